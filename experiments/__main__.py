@@ -1,0 +1,26 @@
+"""``python -m experiments``: list the registered experiments (``--names``: names only, for the Makefile)."""
+
+import sys
+
+from experiments import EXPERIMENTS, TOOLS
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv == ["--names"]:
+        print("\n".join(EXPERIMENTS))
+        return 0
+    if argv:
+        print("usage: python -m experiments [--names]", file=sys.stderr)
+        return 2
+    print("Experiments (python -m experiments.<name> [--fast] [--seed N] [--out DIR]):")
+    for name, claim in EXPERIMENTS.items():
+        print(f"  {name:20s} {claim}")
+    print("Tools:")
+    for name, claim in TOOLS.items():
+        print(f"  {name:20s} {claim}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

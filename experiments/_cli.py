@@ -1,0 +1,48 @@
+"""The command-line plumbing every experiment shares: flags, one-line errors, output folders."""
+
+import argparse
+import sys
+from pathlib import Path
+
+from models.data import DataError
+from models.results import RESULTS_DIR
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr and exit code 2."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message}\n")
+
+
+def parser(name: str, description: str, *, data: bool = True) -> Parser:
+    """The shared flags: ``--fast``, ``--seed``, ``--out`` and, with ``data``, ``--data`` / ``--target``."""
+    p = Parser(prog=f"python -m experiments.{name}", description=description)
+    p.add_argument("--fast", action="store_true", help="tiny settings for a smoke run (the tests use it)")
+    p.add_argument("--seed", type=int, default=None, help="override the configuration's seed")
+    p.add_argument("--out", type=Path, default=None, help=f"output folder (default: results/{name})")
+    if data:
+        p.add_argument("--data", type=Path, default=None, help="your own CSV table instead of the bundled data")
+        p.add_argument("--target", default=None, help="the response column of --data")
+    return p
+
+
+def output_dir(name: str, args) -> Path:
+    """``--out``, or ``results/<name>`` (``results/<name>/<table>`` for a user's ``--data``)."""
+    if args.out is not None:
+        return args.out
+    if getattr(args, "data", None) is not None:
+        return RESULTS_DIR / name / args.data.stem
+    return RESULTS_DIR / name
+
+
+def run(main, argv=None) -> int:
+    """Call ``main(argv)``; bad input becomes ``error: <message>`` on one line and exit code 2."""
+    try:
+        return main(argv)
+    except DataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: files already written are complete; nothing else was written", file=sys.stderr)
+        return 130

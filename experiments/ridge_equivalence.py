@@ -1,0 +1,398 @@
+"""Ridge is the MAP of a Normal prior: MAP vs Ridge vs the exact posterior across the whole alpha path.
+
+Claim
+    ``Ridge(alpha)`` is the posterior mode of ``y ~ N(X beta + intercept, sigma**2)`` with a flat intercept and
+    ``beta ~ N(0, sigma**2 / alpha)``, for known ``sigma`` and for the conjugate unknown-``sigma`` model, on
+    every alpha in [1e-4, 1e4] (and alpha = 0, least squares, where p < n), on well-conditioned, collinear,
+    p > n, badly scaled (1e6), weighted and intercept-free designs, and for diagonal and full prior
+    covariances (Ridge on whitened features). A precise MAP reaches the exact posterior mean to <= 1e-8;
+    PyMC's default ``find_MAP`` is reported as measured. NUTS matches the exact posterior in MCSE units.
+
+Writes ``results/ridge_equivalence/``
+    ``path.csv``      one row per (dataset, prior, noise, alpha, coefficient): Ridge, default and precise MAP,
+                      exact posterior mean and SD
+    ``nuts.csv``      one row per NUTS fit and coefficient: exact vs sampled mean and SD, z-score, diagnostics
+    ``path.png``      the diabetes regularization path with MAP markers and the 90% posterior band
+    ``map_error.png`` MAP-vs-Ridge relative error across alpha, default and precise MAP
+    ``posterior_known_noise.nc``, ``posterior_unknown_noise.nc``  a NUTS posterior each (git-ignored)
+    ``metadata.json`` config, seed, versions, seconds, checks, metrics
+
+Run
+    python -m experiments.ridge_equivalence            # published settings
+    python -m experiments.ridge_equivalence --fast     # smoke run
+    python -m experiments.ridge_equivalence --data table.csv --target y [--alphas 0.1,1,10]
+"""
+
+import time
+from dataclasses import asdict, dataclass, replace
+from typing import NamedTuple
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pymc as pm
+from sklearn.linear_model import Ridge
+
+from experiments import _cli
+from models import data as datasets
+from models.data import DataError, Dataset
+from models.diagnostics import convergence, mean_z_scores, relative_error, sd_ratio
+from models.exact import linear_posterior
+from models.fit import PreciseMAP, coefficients, compile_nuts, map_default, posterior_coefficients
+from models.fit import sample_nuts
+from models.linear import linear_regression
+from models.penalties import whitening_factor
+from models.results import write_csv, write_figure, write_metadata, write_posterior
+
+NAME = "ridge_equivalence"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Published settings; :data:`FAST` is the smoke-run variant."""
+
+    seed: int = 20261126
+    alphas: tuple[float, ...] = tuple(np.logspace(-4, 4, 31))
+    designs: tuple[str, ...] = tuple(datasets.SIMULATED_DESIGNS)
+    structured_priors: tuple[str, ...] = ("diagonal", "full")
+    nuts_alphas: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
+    draws: int = 1000
+    tune: int = 1000
+    chains: int = 2
+    rebuild_alphas: int = 5
+
+
+FAST = Config(
+    alphas=tuple(np.logspace(-4, 4, 5)),
+    designs=("badly_scaled", "wide"),
+    structured_priors=("full",),
+    nuts_alphas=(1e-2, 1.0),
+    draws=500,
+    tune=500,
+    rebuild_alphas=2,
+)
+
+
+class Case(NamedTuple):
+    """One data set under one prior shape (``relative_prior_cov``, identity when None)."""
+
+    dataset: Dataset
+    prior: str
+    relative_prior_cov: np.ndarray | None = None
+
+    def model_kwargs(self, noise_sigma):
+        ds = self.dataset
+        return dict(
+            noise_sigma=noise_sigma,
+            sample_weight=ds.sample_weight,
+            fit_intercept=ds.fit_intercept,
+            relative_prior_cov=self.relative_prior_cov,
+            feature_names=ds.feature_names,
+        )
+
+
+def make_cases(config: Config, user_data: Dataset | None = None) -> list[Case]:
+    """Diabetes (isotropic, diagonal, full prior) and the simulated designs, or the user's table."""
+    if user_data is not None:
+        return [Case(user_data, "isotropic")]
+    data_rng, prior_rng = np.random.default_rng(config.seed).spawn(2)
+    diabetes = datasets.diabetes()
+    p = diabetes.X.shape[1]
+    variances = np.exp(prior_rng.normal(0.0, 1.0, size=p))
+    basis = prior_rng.standard_normal((p, p))
+    full = basis @ basis.T / p + np.diag(variances)
+    structured = {"diagonal": variances, "full": full}
+    cases = [Case(diabetes, "isotropic")]
+    cases += [Case(diabetes, kind, structured[kind]) for kind in config.structured_priors]
+    cases += [Case(datasets.simulated(d, rng=data_rng), "isotropic") for d in config.designs]
+    return cases
+
+
+def ridge_reference(case: Case, alpha: float) -> np.ndarray:
+    """scikit-learn's Ridge (SVD solver) on the whitened features, mapped back; intercept first."""
+    ds = case.dataset
+    L = np.eye(ds.X.shape[1]) if case.relative_prior_cov is None else whitening_factor(case.relative_prior_cov)
+    ridge = Ridge(alpha=alpha, solver="svd", fit_intercept=ds.fit_intercept)
+    ridge.fit(ds.X @ L, ds.y, sample_weight=ds.sample_weight)
+    coef = L @ ridge.coef_
+    return np.concatenate([[ridge.intercept_], coef]) if ds.fit_intercept else coef
+
+
+def path_table(case: Case, noise: str, alphas) -> tuple[pd.DataFrame, dict]:
+    """Every fit along the path for one case and noise setting, with the seconds spent compiling and fitting.
+
+    One compiled model (``ridge_alpha`` is ``pm.Data``) serves every alpha > 0; alpha = 0 is a flat prior,
+    a model of its own.
+    """
+    ds = case.dataset
+    kwargs = case.model_kwargs(ds.noise_sigma if noise == "known" else None)
+    seconds = {"compile": 0.0, "fit": 0.0, "n_fits": 0}
+    models = {}
+    rows = []
+    for alpha in alphas:
+        structure = "flat" if alpha == 0 else "normal"
+        if structure not in models:
+            start = time.perf_counter()
+            model = linear_regression(ds.X, ds.y, ridge_alpha=alpha, **kwargs)
+            models[structure] = (model, PreciseMAP(model))
+            seconds["compile"] += time.perf_counter() - start
+        model, precise_map = models[structure]
+        start = time.perf_counter()
+        if alpha > 0:
+            pm.set_data({"ridge_alpha": alpha}, model=model)
+        map_precise = coefficients(precise_map())
+        seconds["fit"] += time.perf_counter() - start
+        seconds["n_fits"] += 1
+        posterior = linear_posterior(ds.X, ds.y, ridge_alpha=alpha, **kwargs)
+        columns = {
+            "ridge": ridge_reference(case, alpha),
+            "map_default": coefficients(map_default(model)),
+            "map_precise": map_precise,
+            "posterior_mean": posterior.mean,
+            "posterior_sd": posterior.sd,
+        }
+        for j, feature in enumerate(posterior.names):
+            row = {"dataset": ds.name, "prior": case.prior, "noise": noise, "alpha": alpha}
+            rows.append(row | {"feature": feature} | {k: v[j] for k, v in columns.items()})
+    return pd.DataFrame(rows), seconds
+
+
+def rebuild_seconds_per_alpha(case: Case, alphas) -> float:
+    """Seconds per alpha when the model is rebuilt and recompiled for each one (the slow way)."""
+    start = time.perf_counter()
+    for alpha in alphas:
+        model = linear_regression(case.dataset.X, case.dataset.y, ridge_alpha=alpha, **case.model_kwargs(None))
+        PreciseMAP(model)()
+    return (time.perf_counter() - start) / len(alphas)
+
+
+def nuts_table(case: Case, config: Config, seeds) -> tuple[pd.DataFrame, dict]:
+    """NUTS (nutpie, compiled once per noise setting) at ``config.nuts_alphas`` vs the exact posterior."""
+    ds = case.dataset
+    rows, posteriors = [], {}
+    seeds = iter(seeds)
+    for noise in ("known", "unknown"):
+        kwargs = case.model_kwargs(ds.noise_sigma if noise == "known" else None)
+        compiled = compile_nuts(linear_regression(ds.X, ds.y, ridge_alpha=config.nuts_alphas[0], **kwargs))
+        for alpha in config.nuts_alphas:
+            idata = sample_nuts(
+                compiled,
+                seed=int(next(seeds)),
+                draws=config.draws,
+                tune=config.tune,
+                chains=config.chains,
+                ridge_alpha=np.asarray(alpha, dtype=float),
+            )
+            exact = linear_posterior(ds.X, ds.y, ridge_alpha=alpha, **kwargs)
+            draws = posterior_coefficients(idata)
+            diagnostics = convergence(idata)._asdict()
+            z, ratio = mean_z_scores(draws, exact.mean), sd_ratio(draws, exact.sd)
+            for j, feature in enumerate(exact.names):
+                rows.append(
+                    {"dataset": ds.name, "noise": noise, "alpha": alpha, "feature": feature}
+                    | {"exact_mean": exact.mean[j], "nuts_mean": draws[..., j].mean()}
+                    | {"exact_sd": exact.sd[j], "nuts_sd": draws[..., j].std(ddof=1)}
+                    | {"mean_z": z[j], "sd_ratio": ratio[j]}
+                    | diagnostics
+                )
+            posteriors[noise] = idata
+    return pd.DataFrame(rows), posteriors
+
+
+class Result(NamedTuple):
+    path: pd.DataFrame
+    nuts: pd.DataFrame
+    posteriors: dict
+    seconds: dict
+
+
+def run(config: Config, user_data: Dataset | None = None) -> Result:
+    """Fit every case along the path, sample NUTS on the first case, time compile-once vs rebuild."""
+    cases = make_cases(config, user_data)
+    tables, compile_seconds, fit_seconds, n_fits = [], 0.0, 0.0, 0
+    start = time.perf_counter()
+    for case in cases:
+        p, n = case.dataset.X.shape[1], case.dataset.X.shape[0]
+        alphas = ((0.0,) if p < n - case.dataset.fit_intercept else ()) + tuple(config.alphas)
+        for noise in ("known", "unknown"):
+            table, seconds = path_table(case, noise, alphas)
+            tables.append(table)
+            compile_seconds += seconds["compile"]
+            fit_seconds += seconds["fit"]
+            n_fits += seconds["n_fits"]
+    path_seconds = time.perf_counter() - start
+
+    rebuild_alphas = config.alphas[:: max(1, len(config.alphas) // config.rebuild_alphas)]
+    rebuild = rebuild_seconds_per_alpha(cases[0], rebuild_alphas[: config.rebuild_alphas])
+
+    start = time.perf_counter()
+    nuts_seeds = np.random.default_rng(config.seed).spawn(3)[2].integers(2**31, size=64)
+    nuts, posteriors = nuts_table(cases[0], config, nuts_seeds)
+    seconds = {
+        "path": path_seconds,
+        "path_compile": compile_seconds,
+        "path_fit_per_alpha": fit_seconds / n_fits,
+        "rebuild_per_alpha": rebuild,
+        "nuts": time.perf_counter() - start,
+    }
+    return Result(pd.concat(tables, ignore_index=True), nuts, posteriors, seconds)
+
+
+def fit_errors(path: pd.DataFrame) -> pd.DataFrame:
+    """Relative errors of each fit (one row per dataset, prior, noise, alpha)."""
+
+    def errors(fit):
+        return pd.Series(
+            {
+                "map_precise_vs_ridge": relative_error(fit.map_precise, fit.ridge),
+                "map_precise_vs_exact": relative_error(fit.map_precise, fit.posterior_mean),
+                "map_default_vs_ridge": relative_error(fit.map_default, fit.ridge),
+                "exact_vs_ridge": relative_error(fit.posterior_mean, fit.ridge),
+            }
+        )
+
+    keys = ["dataset", "prior", "noise", "alpha"]
+    return path.groupby(keys, sort=False)[path.columns.drop(keys)].apply(errors).reset_index()
+
+
+def summarize(result: Result) -> tuple[dict, dict]:
+    """Headline metrics and pass/fail checks against the issue's targets."""
+    errors = fit_errors(result.path)
+    nuts = result.nuts
+    speedup = result.seconds["rebuild_per_alpha"] / result.seconds["path_fit_per_alpha"]
+    metrics = {
+        "max_rel_err_map_precise": errors.map_precise_vs_ridge.max(),
+        "max_rel_err_map_precise_vs_exact": errors.map_precise_vs_exact.max(),
+        "max_rel_err_map_default": errors.map_default_vs_ridge.max(),
+        "median_rel_err_map_default": errors.map_default_vs_ridge.median(),
+        "max_rel_err_exact_mean": errors.exact_vs_ridge.max(),
+        "max_nuts_mean_z": nuts.mean_z.max(),
+        "max_nuts_sd_ratio_err": (nuts.sd_ratio - 1.0).abs().max(),
+        "max_nuts_rhat": nuts.rhat_max.max(),
+        "min_nuts_ess_bulk": nuts.ess_bulk_min.min(),
+        "nuts_divergences": int(nuts.drop_duplicates(["noise", "alpha"]).divergences.sum()),
+        "path_seconds_per_alpha": result.seconds["path_fit_per_alpha"],
+        "path_speedup_vs_rebuild": speedup,
+        "n_fits": len(errors),
+        "n_nuts_fits": len(nuts.drop_duplicates(["noise", "alpha"])),
+    }
+    targets = {
+        "precise_map_vs_ridge": (metrics["max_rel_err_map_precise"], "<=", 1e-8),
+        "precise_map_vs_exact": (metrics["max_rel_err_map_precise_vs_exact"], "<=", 1e-8),
+        "exact_mean_vs_ridge": (metrics["max_rel_err_exact_mean"], "<=", 1e-10),
+        "nuts_mean_within_4_mcse": (metrics["max_nuts_mean_z"], "<=", 4.0),
+        "nuts_sd_within_10_percent": (metrics["max_nuts_sd_ratio_err"], "<=", 0.10),
+        "nuts_rhat": (metrics["max_nuts_rhat"], "<=", 1.01),
+        "nuts_ess_bulk": (metrics["min_nuts_ess_bulk"], ">=", 400),
+        "nuts_no_divergences": (metrics["nuts_divergences"], "<=", 0),
+        "compile_once_speedup": (speedup, ">=", 5.0),
+    }
+    checks = {
+        name: {
+            "value": value,
+            "target": f"{op} {bound:g}",
+            "passed": bool(value <= bound if op == "<=" else value >= bound),
+        }
+        for name, (value, op, bound) in targets.items()
+    }
+    return metrics, checks
+
+
+def plot_path(path: pd.DataFrame, dataset: str):
+    """Regularization path: Ridge lines, precise-MAP markers, exact 90% posterior band (known noise)."""
+    fits = path[(path.dataset == dataset) & (path.prior == "isotropic") & (path.noise == "known")]
+    fits = fits[(fits.feature != "intercept") & (fits.alpha > 0)]
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    for color, (feature, f) in zip(plt.cm.tab10.colors * 10, fits.groupby("feature", sort=False)):
+        half_width = 1.6448536269514722 * f.posterior_sd
+        ax.fill_between(f.alpha, f.posterior_mean - half_width, f.posterior_mean + half_width,
+                        color=color, alpha=0.15, linewidth=0)
+        ax.plot(f.alpha, f.ridge, color=color, label=feature)
+        ax.plot(f.alpha, f.map_precise, "o", color=color, markersize=3)
+    ax.set_xscale("log")
+    ax.set_xlabel("Ridge alpha (scikit-learn convention)")
+    ax.set_ylabel("coefficient")
+    ax.set_title(f"{dataset}: Ridge path (lines) = precise MAP (dots); band: 90% posterior interval")
+    ax.legend(ncol=2, fontsize=8, title="feature", loc="upper right")
+    return fig
+
+
+def plot_errors(path: pd.DataFrame):
+    """MAP-vs-Ridge relative error across alpha, per data set; default vs precise MAP."""
+    errors = fit_errors(path)
+    floor = 1e-17
+    fig, axs = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    for ax, noise in zip(axs, ("known", "unknown")):
+        for (dataset, prior), e in errors[errors.noise == noise].groupby(["dataset", "prior"], sort=False):
+            e = e[e.alpha > 0]
+            (line,) = ax.plot(e.alpha, e.map_default_vs_ridge.clip(lower=floor), label=f"{dataset} ({prior})")
+            ax.plot(e.alpha, e.map_precise_vs_ridge.clip(lower=floor), "--", color=line.get_color())
+        ax.axhline(1e-8, color="black", linewidth=0.8, linestyle=":")
+        ax.set(xscale="log", yscale="log", xlabel="Ridge alpha", title=f"{noise} noise sigma")
+    axs[0].set_ylabel("relative error vs Ridge (solid: find_MAP defaults, dashed: precise MAP)")
+    axs[1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.suptitle("MAP vs Ridge: dotted line = the 1e-8 target; errors of 0 drawn at 1e-17")
+    return fig
+
+
+def parse_alphas(text: str) -> tuple[float, ...]:
+    try:
+        alphas = tuple(float(a) for a in text.split(","))
+    except ValueError:
+        raise DataError(f"--alphas must be comma-separated numbers, got {text!r}") from None
+    if any(not np.isfinite(a) or a < 0 for a in alphas):
+        raise DataError(f"--alphas must be finite and >= 0, got {text!r}")
+    return alphas
+
+
+def main(argv=None) -> int:
+    parser = _cli.parser(NAME, __doc__.splitlines()[0])
+    parser.add_argument("--alphas", default=None, help="comma-separated Ridge alphas (default: the path)")
+    args = parser.parse_args(argv)
+    config = FAST if args.fast else Config()
+    if args.seed is not None:
+        config = replace(config, seed=args.seed)
+    user_data = None
+    if args.data is not None or args.target is not None:
+        if args.data is None or args.target is None:
+            raise DataError("--data and --target go together")
+        user_data = datasets.read_csv(args.data, args.target)
+    if args.alphas is not None:
+        alphas = parse_alphas(args.alphas)
+        positive = tuple(a for a in alphas if a > 0)
+        if not positive:
+            raise DataError("--alphas needs at least one alpha > 0")
+        config = replace(config, alphas=alphas, nuts_alphas=positive[:: max(1, len(positive) // 5)][:5])
+    out = _cli.output_dir(NAME, args)
+
+    start = time.perf_counter()
+    result = run(config, user_data)
+    metrics, checks = summarize(result)
+    dataset = result.path.dataset.iloc[0]
+    write_csv(result.path.set_index(["dataset", "prior", "noise", "alpha", "feature"]), out / "path.csv")
+    write_csv(result.nuts.set_index(["dataset", "noise", "alpha", "feature"]), out / "nuts.csv")
+    write_figure(plot_path(result.path, dataset), out / "path.png")
+    write_figure(plot_errors(result.path), out / "map_error.png")
+    for noise, idata in result.posteriors.items():
+        write_posterior(idata, out / f"posterior_{noise}_noise.nc")
+    seconds = result.seconds | {"total": time.perf_counter() - start}
+    write_metadata(
+        out / "metadata.json",
+        config=asdict(config) | {"data": str(args.data.name) if args.data else "bundled"},
+        seed=config.seed,
+        seconds=seconds,
+        checks=checks,
+        metrics=metrics,
+    )
+    failed = [name for name, check in checks.items() if not check["passed"]]
+    for name, value in metrics.items():
+        print(f"{name:36s} {value:.3g}")
+    if failed:
+        print(f"checks failed: {', '.join(failed)} (see {out / 'metadata.json'})")
+        return 1
+    print(f"all {len(checks)} checks passed; wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_cli.run(main))

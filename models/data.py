@@ -1,0 +1,167 @@
+"""Data sets: scikit-learn's bundled ones, simulated designs with known truth, and the user's own CSV.
+
+Every data set is validated once, here; everything downstream may assume finite numeric arrays.
+"""
+
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+from sklearn.datasets import load_diabetes
+
+
+class DataError(ValueError):
+    """Bad input data; its message is the one line a user sees."""
+
+
+class Dataset(NamedTuple):
+    """A regression data set.
+
+    ``noise_sigma`` is the known noise scale for simulated data, and a plug-in estimate (the least-squares
+    residual standard deviation) for real data; ``true_coef`` is the simulated truth, if any.
+    """
+
+    name: str
+    X: np.ndarray
+    y: np.ndarray
+    feature_names: tuple[str, ...]
+    noise_sigma: float
+    sample_weight: np.ndarray | None = None
+    fit_intercept: bool = True
+    true_coef: np.ndarray | None = None
+    description: str = ""
+
+
+def plug_in_noise_sigma(X, y, *, sample_weight=None, fit_intercept=True) -> float:
+    """Residual standard deviation of the (weighted) least-squares fit, ``sqrt(RSS / (n - rank))``.
+
+    Used as the known noise scale of real data. With ``n <= rank`` there are no residual degrees of freedom
+    and the standard deviation of ``y`` is used instead.
+    """
+    n = len(y)
+    w = np.ones(n) if sample_weight is None else sample_weight
+    design = np.column_stack([np.ones(n), X]) if fit_intercept else X
+    root_w = np.sqrt(w)
+    coef, _, rank, _ = np.linalg.lstsq(root_w[:, None] * design, root_w * y, rcond=None)
+    if n <= rank:
+        return float(np.std(y, ddof=1))
+    residual = root_w * (y - design @ coef)
+    return float(np.sqrt(residual @ residual / (n - rank)))
+
+
+def diabetes() -> Dataset:
+    """scikit-learn's diabetes data: 442 patients, 10 features (already centered and scaled by scikit-learn
+    to unit Euclidean norm per column), disease progression after one year as the target."""
+    bunch = load_diabetes()
+    X, y = bunch.data, bunch.target.astype(float)
+    return Dataset(
+        name="diabetes",
+        X=X,
+        y=y,
+        feature_names=tuple(bunch.feature_names),
+        noise_sigma=plug_in_noise_sigma(X, y),
+        description="scikit-learn diabetes (n=442, p=10); noise sigma: least-squares residual SD",
+    )
+
+
+SIMULATED_DESIGNS = {
+    "well_conditioned": "n=200, p=10, independent N(0, 1) columns",
+    "collinear": "n=200, p=10, columns with pairwise correlation 0.99",
+    "wide": "n=40, p=100 (p > n), independent N(0, 1) columns",
+    "badly_scaled": "n=200, p=7, column scales 1e-3 ... 1e3 (a ratio of 1e6)",
+    "weighted": "n=200, p=10, row weights drawn from Gamma(2, 1/2)",
+    "no_intercept": "n=200, p=10, generated and fitted without intercept",
+}
+
+
+def simulated(design: str, *, rng: np.random.Generator) -> Dataset:
+    """A simulated linear-regression data set with known coefficients and noise (``sigma = 1``).
+
+    Parameters
+    ----------
+    design : str
+        One of :data:`SIMULATED_DESIGNS`.
+    rng : numpy.random.Generator
+    """
+    n, p = {"wide": (40, 100), "badly_scaled": (200, 7)}.get(design, (200, 10))
+    if design not in SIMULATED_DESIGNS:
+        raise DataError(f"unknown simulated design {design!r}; choose from {sorted(SIMULATED_DESIGNS)}")
+    if design == "collinear":
+        shared = rng.standard_normal((n, 1))
+        X = np.sqrt(0.99) * shared + np.sqrt(0.01) * rng.standard_normal((n, p))
+    else:
+        X = rng.standard_normal((n, p))
+    true_coef = rng.normal(0.0, 1.0, size=p)
+    if design == "badly_scaled":
+        scales = np.logspace(-3, 3, p)
+        X = X * scales
+        true_coef = true_coef / scales
+    fit_intercept = design != "no_intercept"
+    intercept = 2.0 if fit_intercept else 0.0
+    sample_weight = rng.gamma(2.0, 0.5, size=n) if design == "weighted" else None
+    noise_sd = 1.0 if sample_weight is None else 1.0 / np.sqrt(sample_weight)
+    y = intercept + X @ true_coef + noise_sd * rng.standard_normal(n)
+    return Dataset(
+        name=design,
+        X=X,
+        y=y,
+        feature_names=tuple(f"x{j}" for j in range(p)),
+        noise_sigma=1.0,
+        sample_weight=sample_weight,
+        fit_intercept=fit_intercept,
+        true_coef=np.concatenate([[intercept], true_coef]) if fit_intercept else true_coef,
+        description=f"simulated: {SIMULATED_DESIGNS[design]}, noise sigma 1",
+    )
+
+
+def validate_arrays(X, y, *, name: str = "data") -> None:
+    """Raise :class:`DataError` unless ``X`` (n, p) and ``y`` (n,) are finite with at least 2 rows."""
+    if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0]:
+        raise DataError(f"{name}: X must be 2-D and y 1-D with the same number of rows")
+    if X.shape[0] < 2:
+        raise DataError(f"{name}: needs at least 2 rows, got {X.shape[0]}")
+    if X.shape[1] < 1:
+        raise DataError(f"{name}: needs at least one feature column")
+    if not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
+        raise DataError(f"{name}: contains NaN or infinite values")
+
+
+def read_csv(path, target: str) -> Dataset:
+    """Read a user's table: ``target`` is the response, every other column a numeric feature.
+
+    Raises
+    ------
+    DataError
+        Missing or empty file, unknown target column, a non-numeric column (named), NaN or inf, fewer than
+        2 rows.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    try:
+        frame = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the file is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise DataError(f"{path}: not a readable CSV table ({str(error).splitlines()[0]})") from None
+    if target not in frame.columns:
+        raise DataError(f"{path}: no column named {target!r} (columns: {', '.join(map(str, frame.columns))})")
+    non_numeric = [str(c) for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    if non_numeric:
+        raise DataError(f"{path}: non-numeric column(s) {', '.join(non_numeric)}")
+    if frame.isna().to_numpy().any():
+        columns = [str(c) for c in frame.columns if frame[c].isna().any()]
+        raise DataError(f"{path}: missing values in column(s) {', '.join(columns)}")
+    X = frame.drop(columns=[target]).to_numpy(dtype=float)
+    y = frame[target].to_numpy(dtype=float)
+    validate_arrays(X, y, name=str(path))
+    feature_names = tuple(str(c) for c in frame.columns if c != target)
+    return Dataset(
+        name=path.stem,
+        X=X,
+        y=y,
+        feature_names=feature_names,
+        noise_sigma=plug_in_noise_sigma(X, y),
+        description=f"user table {path.name}, target {target!r}; noise sigma: least-squares residual SD",
+    )

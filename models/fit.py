@@ -1,0 +1,195 @@
+"""Fitting a twin: the MAP as PyMC's defaults give it, a precise MAP, and NUTS.
+
+Every fit is compiled once per model structure. Data and prior scales are ``pm.Data``: change them with
+``pm.set_data`` (MAP) or pass them to :func:`sample_nuts` (nutpie's ``with_data``) and refit without
+recompiling.
+"""
+
+import warnings
+
+import numpy as np
+import nutpie
+import pymc as pm
+import pytensor
+import scipy.linalg
+import scipy.optimize
+from pymc.pytensorf import join_nonshared_inputs
+from pymc.util import get_default_varnames
+
+
+def map_default(model: pm.Model) -> dict[str, np.ndarray]:
+    """``pm.find_MAP`` as a user calls it: PyMC's defaults (L-BFGS-B from the model's initial point).
+
+    Kept behind this one function because ``find_MAP``'s return type and starting-point jitter are announced
+    to change in PyMC 6.4. Returns the values of the free variables and deterministics, untransformed.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return pm.find_MAP(model=model, progressbar=False, include_transformed=False)
+
+
+class PreciseMAP:
+    """The MAP to machine precision, compiled once for a model and reusable after ``pm.set_data``.
+
+    Maximizes the log-density (without Jacobian terms, as ``find_MAP`` does) over the unconstrained values with
+    a trust-region method using the exact Hessian, in coordinates scaled by the square root of the Hessian's
+    diagonal at the start (Jacobi scaling: columns on scales 1e6 apart become well conditioned). The optimum is
+    then polished with Newton steps and mapped back exactly (a division by the same scale).
+
+    Parameters
+    ----------
+    model : pm.Model
+    """
+
+    def __init__(self, model: pm.Model):
+        self.model = model
+        self._start = model.initial_point()
+        [logp], joined = join_nonshared_inputs(self._start, [model.logp(jacobian=False)], model.value_vars)
+        grad = pytensor.grad(logp, joined)
+        # vectorize=True builds the Hessian as one batched graph instead of a scan over its rows.
+        hess = pytensor.gradient.jacobian(grad, joined, vectorize=True)
+        self._logp_grad_hess = pytensor.function([joined], [logp, grad, hess])
+        value_outputs = get_default_varnames(model.unobserved_value_vars, include_transformed=False)
+        self._names = [var.name for var in value_outputs]
+        joined_values, joined_v = join_nonshared_inputs(self._start, value_outputs, model.value_vars)
+        self._values = pytensor.function([joined_v], joined_values, on_unused_input="ignore")
+        self._x0 = np.concatenate([np.ravel(self._start[v.name]) for v in model.value_vars])
+
+    def __call__(self, start=None, *, max_steps: int = 200) -> dict[str, np.ndarray]:
+        """Find the MAP for the model's current data.
+
+        Newton's method with a backtracking line search while the scaled Hessian of the negative log-density
+        is positive definite (always, for the concave Gaussian and GLM twins: one step solves a quadratic);
+        scipy's trust-region ``trust-exact`` otherwise. The search stops when the Newton decrement falls to
+        the rounding level of the log-density; a few full Newton steps, each kept only while it shrinks the
+        gradient, then take the point to machine precision.
+
+        Parameters
+        ----------
+        start : ndarray or None
+            Starting point in the raveled unconstrained space; the model's initial point by default.
+        max_steps : int
+
+        Returns
+        -------
+        dict
+            Variable name -> value at the MAP (untransformed); ``"_grad_norm"``: the final scaled gradient norm.
+        """
+        x = self._x0 if start is None else np.asarray(start, dtype=float)
+        # Rescale at the first optimum found: the Hessian at the start can be far from the one at the mode.
+        for _ in range(2):
+            x, grad_norm = self._newton(x, max_steps=max_steps)
+        values = dict(zip(self._names, self._values(x), strict=True))
+        values["_grad_norm"] = grad_norm
+        return values
+
+    def _newton(self, x0, *, max_steps):
+        _, _, hess0 = self._logp_grad_hess(x0)
+        scale = np.sqrt(np.abs(np.diag(hess0)))
+        scale[scale == 0.0] = 1.0
+
+        def objective(u):
+            logp, grad, hess = self._logp_grad_hess(u / scale)
+            return -logp, -grad / scale, -hess / np.outer(scale, scale)
+
+        u = x0 * scale
+        value, grad, hess = objective(u)
+        for _ in range(max_steps):
+            try:
+                step = -scipy.linalg.solve(hess, grad, assume_a="pos")
+            except (np.linalg.LinAlgError, ValueError):
+                result = scipy.optimize.minimize(
+                    lambda v: objective(v)[0],
+                    u,
+                    jac=lambda v: objective(v)[1],
+                    hess=lambda v: objective(v)[2],
+                    method="trust-exact",
+                    options={"gtol": 1e-10, "maxiter": 1000},
+                )
+                u = result.x
+                value, grad, hess = objective(u)
+                continue
+            # Newton decrement: twice the predicted decrease; below rounding of the value, stop the search.
+            if -(grad @ step) <= 1e-13 * max(1.0, abs(value)):
+                break
+            length = 1.0
+            new = objective(u + step)
+            while not new[0] <= value + 1e-4 * length * (grad @ step) and length > 1e-10:
+                length /= 2.0
+                new = objective(u + length * step)
+            if length <= 1e-10:
+                break
+            u = u + length * step
+            value, grad, hess = new
+        # Polish: full Newton steps, each kept only while it shrinks the gradient (ends at rounding level).
+        for _ in range(4):
+            try:
+                step = -scipy.linalg.solve(hess, grad, assume_a="pos")
+            except (np.linalg.LinAlgError, ValueError):
+                break
+            new = objective(u + step)
+            if not np.linalg.norm(new[1]) < np.linalg.norm(grad):
+                break
+            u = u + step
+            value, grad, hess = new
+        return u / scale, float(np.linalg.norm(grad))
+
+
+def coefficients(values, *, names=("intercept", "beta")) -> np.ndarray:
+    """Concatenate named parameters of a point (a dict of arrays) into one coefficient vector.
+
+    Names missing from ``values`` (a model without intercept) are skipped.
+    """
+    return np.concatenate([np.atleast_1d(values[name]) for name in names if name in values])
+
+
+def posterior_coefficients(idata, *, names=("intercept", "beta")) -> np.ndarray:
+    """Posterior draws of the coefficient vector, shape ``(chain, draw, n_coef)``."""
+    posterior = idata["posterior"]
+    parts = []
+    for name in names:
+        if name in posterior:
+            values = posterior[name].values
+            parts.append(values[..., None] if values.ndim == 2 else values)
+    return np.concatenate(parts, axis=-1)
+
+
+def compile_nuts(model: pm.Model):
+    """Compile a model for nutpie once (numba backend); refit with new data through :func:`sample_nuts`."""
+    return nutpie.compile_pymc_model(model)
+
+
+def sample_nuts(
+    compiled,
+    *,
+    seed: int,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 2,
+    adaptation: str = "low_rank",
+    **data,
+):
+    """Sample a compiled model with nutpie, after replacing its ``pm.Data`` values by ``data``.
+
+    The mass matrix adaptation defaults to nutpie's ``low_rank``: on the diabetes ridge posterior at
+    alpha = 1e-3 (strongly correlated serum coefficients) it gave a minimum bulk ESS of about 2,100 from
+    2 x 1,000 draws where ``diag`` gave about 300.
+
+    Returns
+    -------
+    xarray.DataTree
+        With ``posterior`` and ``sample_stats`` groups; warm-up draws are not kept.
+    """
+    if data:
+        compiled = compiled.with_data(**data)
+    return nutpie.sample(
+        compiled,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        cores=chains,
+        seed=seed,
+        save_warmup=False,
+        progress_bar=False,
+        adaptation=adaptation,
+    )
