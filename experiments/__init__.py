@@ -11,10 +11,14 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 EXPERIMENTS = {
     "ridge_equivalence": "Ridge is the MAP of a Normal prior: MAP vs Ridge vs exact posterior across the alpha path",
+    "lasso_laplace": "the Lasso is the MAP of a Laplace prior: exact zeros vs a posterior with no mass at zero",
+    "choosing_lambda": "Where alpha comes from: RidgeCV vs evidence (BayesianRidge) vs PSIS-LOO vs a hierarchical twin",
+    "posterior_spread": "What the point estimate hides: posterior spread, correlation, prediction and calibration",
 }
 """Every experiment, in the order ``make reproduce`` runs them, with its one-line claim."""
 
 TOOLS = {
     "report": "rebuild results/README.md from every experiment's metadata.json",
+    "inspect": "open a posterior file: summary table, convergence verdict, --plots DIR for trace/rank/forest/pair",
 }
 """Modules of this package that are commands but not experiments."""

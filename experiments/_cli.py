@@ -18,11 +18,17 @@ class Parser(argparse.ArgumentParser):
 def parser(name: str, description: str, *, data: bool = True) -> Parser:
     """The shared flags: ``--fast``, ``--seed``, ``--out`` and, with ``data``, ``--data`` / ``--target``."""
     p = Parser(prog=f"python -m experiments.{name}", description=description)
-    p.add_argument("--fast", action="store_true", help="tiny settings for a smoke run (the tests use it)")
+    p.add_argument(
+        "--fast", action="store_true", help="tiny settings for a smoke run (the tests use it)"
+    )
     p.add_argument("--seed", type=int, default=None, help="override the configuration's seed")
-    p.add_argument("--out", type=Path, default=None, help=f"output folder (default: results/{name})")
+    p.add_argument(
+        "--out", type=Path, default=None, help=f"output folder (default: results/{name})"
+    )
     if data:
-        p.add_argument("--data", type=Path, default=None, help="your own CSV table instead of the bundled data")
+        p.add_argument(
+            "--data", type=Path, default=None, help="your own CSV table instead of the bundled data"
+        )
         p.add_argument("--target", default=None, help="the response column of --data")
     return p
 
@@ -36,6 +42,11 @@ def output_dir(name: str, args) -> Path:
     return RESULTS_DIR / name
 
 
+def progress(message: str) -> None:
+    """One line of progress on stderr, so long runs show where they are."""
+    print(f"  .. {message}", file=sys.stderr, flush=True)
+
+
 def run(main, argv=None) -> int:
     """Call ``main(argv)``; bad input becomes ``error: <message>`` on one line and exit code 2."""
     try:
@@ -44,5 +55,20 @@ def run(main, argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted: files already written are complete; nothing else was written", file=sys.stderr)
+        print(
+            "interrupted: files already written are complete; nothing else was written",
+            file=sys.stderr,
+        )
         return 130
+
+
+def report(out: Path, metrics: dict, checks: dict) -> int:
+    """Print the headline metrics and the checks; exit code 1 when a check failed (results stay written)."""
+    for name, value in metrics.items():
+        print(f"{name:40s} {value:.4g}" if isinstance(value, float) else f"{name:40s} {value}")
+    failed = [name for name, check in checks.items() if not check["passed"]]
+    if failed:
+        print(f"checks failed: {', '.join(failed)} (see {out / 'metadata.json'})")
+        return 1
+    print(f"all {len(checks)} checks passed; wrote {out}")
+    return 0

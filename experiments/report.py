@@ -25,7 +25,10 @@ def experiment_section(name: str, claim: str) -> list[str]:
     lines = [f"## {name}", "", claim, ""]
     metadata_path = folder / "metadata.json"
     if not metadata_path.is_file():
-        return lines + [f"**Not run yet**: `python -m experiments.{name}` writes `{name}/metadata.json`.", ""]
+        return lines + [
+            f"**Not run yet**: `python -m experiments.{name}` writes `{name}/metadata.json`.",
+            "",
+        ]
     metadata = json.loads(metadata_path.read_text())
     checks = metadata["checks"]
     passed = sum(check["passed"] for check in checks.values())

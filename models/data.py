@@ -86,7 +86,9 @@ def simulated(design: str, *, rng: np.random.Generator) -> Dataset:
     """
     n, p = {"wide": (40, 100), "badly_scaled": (200, 7)}.get(design, (200, 10))
     if design not in SIMULATED_DESIGNS:
-        raise DataError(f"unknown simulated design {design!r}; choose from {sorted(SIMULATED_DESIGNS)}")
+        raise DataError(
+            f"unknown simulated design {design!r}; choose from {sorted(SIMULATED_DESIGNS)}"
+        )
     if design == "collinear":
         shared = rng.standard_normal((n, 1))
         X = np.sqrt(0.99) * shared + np.sqrt(0.01) * rng.standard_normal((n, p))
@@ -144,9 +146,13 @@ def read_csv(path, target: str) -> Dataset:
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the file is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as error:
-        raise DataError(f"{path}: not a readable CSV table ({str(error).splitlines()[0]})") from None
+        raise DataError(
+            f"{path}: not a readable CSV table ({str(error).splitlines()[0]})"
+        ) from None
     if target not in frame.columns:
-        raise DataError(f"{path}: no column named {target!r} (columns: {', '.join(map(str, frame.columns))})")
+        raise DataError(
+            f"{path}: no column named {target!r} (columns: {', '.join(map(str, frame.columns))})"
+        )
     non_numeric = [str(c) for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     if non_numeric:
         raise DataError(f"{path}: non-numeric column(s) {', '.join(non_numeric)}")

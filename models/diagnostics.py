@@ -67,3 +67,15 @@ def sd_ratio(draws, exact_sd) -> np.ndarray:
     """Sampled over exact marginal standard deviation per coefficient."""
     draws = np.asarray(draws, dtype=float)
     return draws.reshape(-1, draws.shape[-1]).std(axis=0, ddof=1) / np.asarray(exact_sd)
+
+
+def checks(targets: dict) -> dict:
+    """Pass/fail records for ``metadata.json`` from ``{name: (value, "<=" or ">=", bound)}``.
+
+    A NaN value fails every check.
+    """
+    records = {}
+    for name, (value, op, bound) in targets.items():
+        passed = value <= bound if op == "<=" else value >= bound
+        records[name] = {"value": value, "target": f"{op} {bound:g}", "passed": bool(passed)}
+    return records

@@ -44,15 +44,23 @@ class PreciseMAP:
     def __init__(self, model: pm.Model):
         self.model = model
         self._start = model.initial_point()
-        [logp], joined = join_nonshared_inputs(self._start, [model.logp(jacobian=False)], model.value_vars)
+        [logp], joined = join_nonshared_inputs(
+            self._start, [model.logp(jacobian=False)], model.value_vars
+        )
         grad = pytensor.grad(logp, joined)
         # vectorize=True builds the Hessian as one batched graph instead of a scan over its rows.
         hess = pytensor.gradient.jacobian(grad, joined, vectorize=True)
-        self._logp_grad_hess = pytensor.function([joined], [logp, grad, hess])
+        # The C backend: on a new model it compiled in about 1.5 s where PyTensor 3's default (numba) took
+        # 7-9 s, and evaluated as fast.
+        self._logp_grad_hess = pytensor.function([joined], [logp, grad, hess], mode="FAST_RUN")
         value_outputs = get_default_varnames(model.unobserved_value_vars, include_transformed=False)
         self._names = [var.name for var in value_outputs]
-        joined_values, joined_v = join_nonshared_inputs(self._start, value_outputs, model.value_vars)
-        self._values = pytensor.function([joined_v], joined_values, on_unused_input="ignore")
+        joined_values, joined_v = join_nonshared_inputs(
+            self._start, value_outputs, model.value_vars
+        )
+        self._values = pytensor.function(
+            [joined_v], joined_values, on_unused_input="ignore", mode="FAST_RUN"
+        )
         self._x0 = np.concatenate([np.ravel(self._start[v.name]) for v in model.value_vars])
 
     def __call__(self, start=None, *, max_steps: int = 200) -> dict[str, np.ndarray]:

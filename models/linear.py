@@ -29,6 +29,7 @@ def linear_regression(
     relative_prior_cov=None,
     noise_prior: tuple[float, float] = NOISE_PRIOR,
     feature_names=None,
+    likelihood: str = "rows",
 ) -> pm.Model:
     """Build the linear twin of ``Ridge(alpha=ridge_alpha)``.
 
@@ -51,28 +52,36 @@ def linear_regression(
         Inverse-gamma shape and rate of ``sigma**2``.
     feature_names : sequence of str or None
         Coordinates of the ``feature`` dim.
+    likelihood : {"rows", "suffstat"}
+        ``"rows"``: an observed ``y`` with one term per row (posterior predictive and pointwise
+        log-likelihood come for free). ``"suffstat"``: the same log-likelihood from the sufficient statistics
+        (:func:`sufficient_statistics`, ``pm.Data`` named ``xtwx``, ``xtwy``, ``ytwy``, ``n_obs``,
+        ``sum_log_weight``) as a ``pm.Potential``: ``O(p**2)`` per gradient whatever ``n``, the same posterior.
 
     Returns
     -------
     pm.Model
         Free variables ``intercept`` (when fitted), ``beta`` (dim ``feature``) and ``sigma_squared`` (unknown
-        noise); observed ``y`` (dim ``obs_id``).
+        noise); observed ``y`` (dim ``obs_id``) or the potential ``y_loglike``.
     """
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)
     n, p = X.shape
     if ridge_alpha < 0:
         raise ValueError(f"ridge_alpha must be >= 0, got {ridge_alpha}")
+    if likelihood not in ("rows", "suffstat"):
+        raise ValueError(f"likelihood must be 'rows' or 'suffstat', got {likelihood!r}")
     sample_weight = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=float)
     feature_names = [f"x{j}" for j in range(p)] if feature_names is None else list(feature_names)
-    coords = {"feature": feature_names, "obs_id": np.arange(n)}
+    coords = {"feature": feature_names}
+    if likelihood == "rows":
+        coords["obs_id"] = np.arange(n)
 
     with pm.Model(coords=coords) as model:
-        X_ = pm.Data("X", X, dims=("obs_id", "feature"))
-        y_ = pm.Data("y_observed", y, dims="obs_id")
-        sample_weight_ = pm.Data("sample_weight", sample_weight, dims="obs_id")
         if noise_sigma is None:
-            sigma_squared = pm.InverseGamma("sigma_squared", alpha=noise_prior[0], beta=noise_prior[1])
+            sigma_squared = pm.InverseGamma(
+                "sigma_squared", alpha=noise_prior[0], beta=noise_prior[1]
+            )
             sigma = pm.Deterministic("sigma", pt.sqrt(sigma_squared))
         else:
             sigma = pt.as_tensor(float(noise_sigma))
@@ -90,9 +99,47 @@ def linear_regression(
             else:
                 chol = prior_sigma * whitening_factor(relative_prior_cov)
                 beta = pm.MvNormal("beta", mu=np.zeros(p), chol=chol, dims="feature")
+        intercept = pm.Flat("intercept") if fit_intercept else None
 
-        mu = X_ @ beta
-        if fit_intercept:
-            mu = pm.Flat("intercept") + mu
-        pm.Normal("y", mu=mu, sigma=sigma / pt.sqrt(sample_weight_), observed=y_, dims="obs_id")
+        if likelihood == "rows":
+            X_ = pm.Data("X", X, dims=("obs_id", "feature"))
+            y_ = pm.Data("y_observed", y, dims="obs_id")
+            sample_weight_ = pm.Data("sample_weight", sample_weight, dims="obs_id")
+            mu = X_ @ beta if intercept is None else intercept + X_ @ beta
+            noise = sigma / pt.sqrt(sample_weight_)
+            pm.Normal("y", mu=mu, sigma=noise, observed=y_, dims="obs_id")
+        else:
+            stats = sufficient_statistics(
+                X, y, sample_weight=sample_weight, fit_intercept=fit_intercept
+            )
+            data = {name: pm.Data(name, value) for name, value in stats.items()}
+            theta = beta if intercept is None else pt.concatenate([intercept[None], beta])
+            weighted_rss = data["ytwy"] - 2.0 * theta @ data["xtwy"] + theta @ data["xtwx"] @ theta
+            pm.Potential(
+                "y_loglike",
+                -0.5 * weighted_rss / sigma**2
+                - data["n_obs"] * pt.log(sigma)
+                + 0.5 * data["sum_log_weight"]
+                - 0.5 * data["n_obs"] * np.log(2.0 * np.pi),
+            )
     return model
+
+
+def sufficient_statistics(X, y, *, sample_weight=None, fit_intercept=True) -> dict[str, np.ndarray]:
+    """``X^T W X``, ``X^T W y``, ``y^T W y``, ``n`` and ``sum(log w)`` of the Gaussian likelihood.
+
+    ``X`` gets a leading column of ones when ``fit_intercept``. With these the log-likelihood and its gradient
+    cost ``O(p**2)`` whatever ``n`` is.
+    """
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y, dtype=float)
+    w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    design = np.column_stack([np.ones(len(y)), X]) if fit_intercept else X
+    weighted = design * w[:, None]
+    return {
+        "xtwx": design.T @ weighted,
+        "xtwy": weighted.T @ y,
+        "ytwy": np.asarray(y @ (w * y)),
+        "n_obs": np.asarray(float(len(y))),
+        "sum_log_weight": np.asarray(np.log(w).sum()),
+    }

@@ -55,7 +55,9 @@ def write_csv(frame, path) -> Path:
 
 def write_figure(fig, path, *, dpi: int = 120) -> Path:
     """A matplotlib figure as PNG."""
-    return write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight"))
+    return write_atomic(
+        path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
+    )
 
 
 def _json_default(value):

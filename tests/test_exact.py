@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LinearRegression, Ridge
 
+from models.data import SIMULATED_DESIGNS
 from models.diagnostics import relative_error
 from models.exact import linear_posterior
-from models.data import SIMULATED_DESIGNS
 
 
 def ridge_coef(ds, alpha):
@@ -19,8 +19,12 @@ def ridge_coef(ds, alpha):
 def test_exact_posterior_mean_is_ridge(designs, design, alpha, noise):
     ds = designs[design]
     post = linear_posterior(
-        ds.X, ds.y, ridge_alpha=alpha, noise_sigma=ds.noise_sigma if noise == "known" else None,
-        sample_weight=ds.sample_weight, fit_intercept=ds.fit_intercept,
+        ds.X,
+        ds.y,
+        ridge_alpha=alpha,
+        noise_sigma=ds.noise_sigma if noise == "known" else None,
+        sample_weight=ds.sample_weight,
+        fit_intercept=ds.fit_intercept,
     )
     # Two SVD-based solutions of the same problem: rounding times the condition number (<= 1e6 here).
     assert relative_error(post.mean, ridge_coef(ds, alpha)) <= 1e-10
@@ -51,7 +55,9 @@ def test_exact_covariance_matches_normal_equations(designs, sigma):
 
 
 def test_flat_prior_is_least_squares(diabetes):
-    post = linear_posterior(diabetes.X, diabetes.y, ridge_alpha=0.0, noise_sigma=diabetes.noise_sigma)
+    post = linear_posterior(
+        diabetes.X, diabetes.y, ridge_alpha=0.0, noise_sigma=diabetes.noise_sigma
+    )
     ols = LinearRegression().fit(diabetes.X, diabetes.y)
     assert relative_error(post.mean, np.concatenate([[ols.intercept_], ols.coef_])) <= 1e-10
 
@@ -81,8 +87,12 @@ def test_draws_have_the_posterior_moments(designs, rng, sigma):
     post = linear_posterior(ds.X, ds.y, ridge_alpha=1.0, noise_sigma=sigma)
     draws = post.draws(rng, 40_000)
     z = np.abs(draws.mean(0) - post.mean) / (post.sd / np.sqrt(len(draws)))
-    assert z.max() < 4.5  # 4.5 standard errors over 11 coefficients: fails about once in 30,000 runs
-    np.testing.assert_allclose(draws.std(0), post.sd, rtol=0.03)  # SD of an SD estimate ~0.5% at 40,000
+    assert (
+        z.max() < 4.5
+    )  # 4.5 standard errors over 11 coefficients: fails about once in 30,000 runs
+    np.testing.assert_allclose(
+        draws.std(0), post.sd, rtol=0.03
+    )  # SD of an SD estimate ~0.5% at 40,000
 
 
 def test_quantiles_are_consistent_with_sd():

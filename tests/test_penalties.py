@@ -22,9 +22,13 @@ def test_normal_prior_of_ridge_alpha_has_ridge_as_posterior_mode(diabetes):
     tau = penalties.ridge_prior_sigma(ridge_alpha=alpha, noise_sigma=diabetes.noise_sigma)
     # The builder speaks Ridge units; map tau back and check the round trip reproduces scikit-learn.
     alpha_back = penalties.ridge_alpha(noise_sigma=diabetes.noise_sigma, prior_sigma=tau)
-    post = linear_posterior(diabetes.X, diabetes.y, ridge_alpha=float(alpha_back), noise_sigma=diabetes.noise_sigma)
+    post = linear_posterior(
+        diabetes.X, diabetes.y, ridge_alpha=float(alpha_back), noise_sigma=diabetes.noise_sigma
+    )
     ridge = Ridge(alpha=alpha, solver="svd").fit(diabetes.X, diabetes.y)
-    np.testing.assert_allclose(post.mean[1:], ridge.coef_, rtol=1e-10)  # same linear algebra, different order
+    np.testing.assert_allclose(
+        post.mean[1:], ridge.coef_, rtol=1e-10
+    )  # same linear algebra, different order
 
 
 def test_full_prior_covariance_is_ridge_on_whitened_features(rng, diabetes):
@@ -41,7 +45,9 @@ def test_full_prior_covariance_is_ridge_on_whitened_features(rng, diabetes):
     Xc = diabetes.X - diabetes.X.mean(0)
     yc = diabetes.y - diabetes.y.mean()
     theta_direct = np.linalg.solve(Xc.T @ Xc + A, Xc.T @ yc)
-    np.testing.assert_allclose(theta_whitened, theta_direct, rtol=1e-8)  # normal equations: cond ~1e4
+    np.testing.assert_allclose(
+        theta_whitened, theta_direct, rtol=1e-8
+    )  # normal equations: cond ~1e4
 
 
 def test_diagonal_prior_covariance_is_read_as_variances():
@@ -54,7 +60,11 @@ def test_diagonal_prior_covariance_is_read_as_variances():
     [
         (penalties.logistic_prior_sigma, {"logistic_C": 4.0}, 2.0),
         (penalties.poisson_prior_sigma, {"poisson_alpha": 0.01, "n_samples": 100}, 1.0),
-        (penalties.lasso_laplace_scale, {"lasso_alpha": 0.5, "noise_sigma": 2.0, "n_samples": 8}, 1.0),
+        (
+            penalties.lasso_laplace_scale,
+            {"lasso_alpha": 0.5, "noise_sigma": 2.0, "n_samples": 8},
+            1.0,
+        ),
     ],
 )
 def test_glm_and_lasso_scales(mapping, kwargs, expected):
@@ -62,7 +72,11 @@ def test_glm_and_lasso_scales(mapping, kwargs, expected):
 
 
 def test_elasticnet_scales_reduce_to_lasso_and_ridge_parts():
-    b, tau = penalties.elasticnet_prior_scales(alpha=0.5, l1_ratio=1.0, noise_sigma=2.0, n_samples=8)
+    b, tau = penalties.elasticnet_prior_scales(
+        alpha=0.5, l1_ratio=1.0, noise_sigma=2.0, n_samples=8
+    )
     assert b == pytest.approx(1.0) and np.isinf(tau)
-    b, tau = penalties.elasticnet_prior_scales(alpha=0.5, l1_ratio=0.0, noise_sigma=2.0, n_samples=8)
+    b, tau = penalties.elasticnet_prior_scales(
+        alpha=0.5, l1_ratio=0.0, noise_sigma=2.0, n_samples=8
+    )
     assert np.isinf(b) and tau == pytest.approx(1.0)

@@ -1,0 +1,238 @@
+import arviz_stats as azs
+import numpy as np
+import pytest
+import scipy.integrate
+import scipy.optimize
+import scipy.stats
+
+from models.diagnostics import mean_z_scores
+from models.evidence import (
+    Evidence,
+    default_hyperprior_scales,
+    exact_loo,
+    hierarchical_linear_regression,
+    hyperposterior,
+    log_evidence,
+    profile_log_joint,
+)
+from models.exact import linear_posterior
+from models.fit import compile_nuts, posterior_coefficients, sample_nuts
+
+
+@pytest.fixture
+def small(rng):
+    """A small problem where dense n x n linear algebra is the brute-force reference."""
+    n, p = 9, 3
+    X = rng.standard_normal((n, p)) * [1.0, 10.0, 0.1]
+    y = 1.5 + X @ [0.5, -0.1, 4.0] + 0.7 * rng.standard_normal(n)
+    weights = rng.gamma(2.0, 0.5, size=n)
+    return X, y, weights
+
+
+def marginal_cov(X, alpha, sigma, weights):
+    """Covariance of y given the intercept: sigma**2 (W^-1 + X X^T / alpha)."""
+    return sigma**2 * (np.diag(1.0 / weights) + X @ X.T / alpha)
+
+
+def flat_intercept_logpdf(y, cov):
+    """log of the integral over b of N(y; b 1, cov) db (Lebesgue measure), by dense linear algebra."""
+    n = y.size
+    precision = np.linalg.inv(cov)
+    ones = np.ones(n)
+    total = ones @ precision @ ones
+    projected = precision - np.outer(precision @ ones, precision @ ones) / total
+    _, log_det = np.linalg.slogdet(cov)
+    return -0.5 * ((n - 1) * np.log(2 * np.pi) + log_det + np.log(total) + y @ projected @ y)
+
+
+@pytest.mark.parametrize("alpha", [1e-3, 1.0, 1e3])
+def test_known_noise_evidence_is_the_multivariate_normal_density_of_y(small, alpha):
+    X, y, weights = small
+    cov = marginal_cov(X, alpha, 0.7, weights)
+    expected = scipy.stats.multivariate_normal(np.zeros(y.size), cov).logpdf(y)
+    got = log_evidence(
+        X, y, ridge_alpha=alpha, noise_sigma=0.7, sample_weight=weights, fit_intercept=False
+    )
+    np.testing.assert_allclose(got, expected, rtol=1e-9)  # dense side: cov's condition number ~1e7
+
+
+@pytest.mark.parametrize("alpha", [1e-3, 1.0, 1e3])
+def test_flat_intercept_evidence_matches_dense_integral_and_wide_prior_limit(small, alpha):
+    X, y, weights = small
+    cov = marginal_cov(X, alpha, 0.7, weights)
+    got = log_evidence(X, y, ridge_alpha=alpha, noise_sigma=0.7, sample_weight=weights)
+    np.testing.assert_allclose(got, flat_intercept_logpdf(y, cov), rtol=1e-9)  # cond(cov) ~1e7
+    # A N(0, s**2) intercept prior times s sqrt(2 pi) tends to the flat prior; the error is O(1 / s**2).
+    s = 1e3
+    wide = scipy.stats.multivariate_normal(np.zeros(y.size), cov + s**2).logpdf(y)
+    np.testing.assert_allclose(wide + 0.5 * np.log(2 * np.pi * s**2), got, atol=1e-5)
+
+
+def test_unknown_noise_evidence_is_the_multivariate_t_density_of_y(small):
+    X, y, weights = small
+    shape, rate, alpha = 2.5, 3.0, 0.3
+    scale = rate / shape * marginal_cov(X, alpha, 1.0, weights)
+    expected = scipy.stats.multivariate_t(np.zeros(y.size), scale, df=2 * shape).logpdf(y)
+    got = log_evidence(
+        X,
+        y,
+        ridge_alpha=alpha,
+        noise_prior=(shape, rate),
+        sample_weight=weights,
+        fit_intercept=False,
+    )
+    np.testing.assert_allclose(got, expected, rtol=1e-12)  # closed forms of the same density
+
+
+def test_unknown_noise_evidence_integrates_known_noise_over_the_inverse_gamma_prior(small):
+    X, y, weights = small
+    shape, rate, alpha = 1.0, 1.0, 2.0
+
+    def integrand(variance):
+        known = flat_intercept_logpdf(y, marginal_cov(X, alpha, np.sqrt(variance), weights))
+        return np.exp(known + scipy.stats.invgamma.logpdf(variance, shape, scale=rate))
+
+    integral, _ = scipy.integrate.quad(integrand, 0.0, np.inf, limit=200)
+    got = log_evidence(X, y, ridge_alpha=alpha, noise_prior=(shape, rate), sample_weight=weights)
+    np.testing.assert_allclose(got, np.log(integral), rtol=1e-7)  # adaptive quadrature's accuracy
+
+
+def test_profiled_noise_evidence_is_the_maximum_over_sigma(small):
+    X, y, weights = small
+    evidence = Evidence(X, y, sample_weight=weights)
+    for alpha in [1e-2, 1.0, 1e2]:
+        best = scipy.optimize.minimize_scalar(
+            lambda log_sigma, a=alpha: -evidence.known_noise(a, np.exp(log_sigma)),
+            bounds=(-5.0, 5.0),
+            method="bounded",
+            options={"xatol": 1e-10},
+        )
+        np.testing.assert_allclose(evidence.profiled_noise(alpha), -best.fun, rtol=1e-12)
+
+
+def test_evidence_is_accurate_for_p_greater_than_n_and_extreme_alphas(rng):
+    n, p = 12, 30
+    X = rng.standard_normal((n, p))
+    y = X[:, :3] @ [1.0, -1.0, 2.0] + rng.standard_normal(n)
+    for alpha in [1e-6, 1.0, 1e8]:
+        cov = marginal_cov(X, alpha, 1.3, np.ones(n))
+        got = log_evidence(X, y, ridge_alpha=alpha, noise_sigma=1.3)
+        np.testing.assert_allclose(got, flat_intercept_logpdf(y, cov), rtol=1e-9)  # cond(cov) ~ 1e7
+    # alpha -> inf: beta = 0 exactly, the evidence of the intercept-only model (no cancellation).
+    centered = y - y.mean()
+    intercept_only = (
+        -0.5 * (n - 1) * np.log(2 * np.pi * 1.3**2)
+        - 0.5 * np.log(n)
+        - centered @ centered / (2 * 1.3**2)
+    )
+    np.testing.assert_allclose(
+        log_evidence(X, y, ridge_alpha=1e15, noise_sigma=1.3), intercept_only, rtol=1e-12
+    )
+
+
+def test_evidence_maximum_is_a_stationary_point(small):
+    X, y, _ = small
+    evidence = Evidence(X, y)
+    best = evidence.maximize("profiled")
+    for factor in [0.99, 1.01]:
+        assert evidence.profiled_noise(best * factor) < evidence.profiled_noise(best)
+
+
+@pytest.mark.parametrize("noise_sigma", [0.8, None])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_exact_loo_matches_refitting_without_each_row(rng, noise_sigma, fit_intercept):
+    n, p = 25, 4
+    X = rng.standard_normal((n, p))
+    y = 1.0 + X @ rng.standard_normal(p) + rng.standard_normal(n)
+    loo = exact_loo(X, y, ridge_alpha=2.0, noise_sigma=noise_sigma, fit_intercept=fit_intercept)
+    for i in range(n):
+        keep = np.arange(n) != i
+        post = linear_posterior(
+            X[keep], y[keep], ridge_alpha=2.0, noise_sigma=noise_sigma, fit_intercept=fit_intercept
+        )
+        x = np.concatenate([[1.0], X[i]]) if fit_intercept else X[i]
+        spread = x @ post.scale_factor @ post.scale_factor.T @ x
+        if noise_sigma is None:
+            scale = np.sqrt(spread + post.noise_rate / post.noise_shape)
+            expected = scipy.stats.t.logpdf(y[i], df=post.df, loc=x @ post.mean, scale=scale)
+        else:
+            expected = scipy.stats.norm.logpdf(
+                y[i], x @ post.mean, np.sqrt(spread + noise_sigma**2)
+            )
+        np.testing.assert_allclose(
+            loo.elpd_i[i], expected, rtol=1e-12
+        )  # rank-one identities, exact
+        np.testing.assert_allclose(loo.residual[i], y[i] - x @ post.mean, rtol=1e-10)
+
+
+def test_hierarchical_model_density_is_the_stated_priors_and_likelihood(rng):
+    X = rng.standard_normal((20, 3))
+    y = X @ [1.0, 0.0, -1.0] + rng.standard_normal(20)
+    scales = default_hyperprior_scales(X, y)
+    point = {"sigma": 0.9, "tau": 1.7, "beta": np.array([0.3, -0.2, 0.5]), "intercept": 0.4}
+    expected = (
+        scipy.stats.halfnorm.logpdf(point["sigma"], scale=scales.sigma_scale)
+        + scipy.stats.halfcauchy.logpdf(point["tau"], scale=scales.tau_scale)
+        + scipy.stats.norm.logpdf(point["beta"], 0.0, point["tau"]).sum()
+        + scipy.stats.norm.logpdf(y, point["intercept"] + X @ point["beta"], point["sigma"]).sum()
+    )
+    model = hierarchical_linear_regression(X, y, noncentered=False)
+    logp = model.compile_logp(jacobian=False, mode="FAST_RUN")
+    values = {"sigma_log__": np.log(point["sigma"]), "tau_log__": np.log(point["tau"])}
+    values |= {"beta": point["beta"], "intercept": np.array(point["intercept"])}
+    np.testing.assert_allclose(logp(values), expected, rtol=1e-10)  # same densities, other formulas
+
+
+def test_centered_joint_density_grows_without_bound_as_tau_shrinks(rng):
+    X = rng.standard_normal((50, 5))
+    y = X @ rng.standard_normal(5) + rng.standard_normal(50)
+    evidence = Evidence(X, y)
+    scales = default_hyperprior_scales(X, y)
+    log_tau = np.log(np.logspace(-12, 2, 141))
+    log_sigma = np.linspace(np.log(0.3), np.log(5 * np.std(y)), 400)
+    centered, noncentered = profile_log_joint(evidence, log_tau, log_sigma, scales=scales, p=5)
+    # Below the data's scale the centered profile rises by about p log(10) per decade of tau.
+    slope = np.diff(centered[:40]) / np.diff(log_tau[:40])
+    np.testing.assert_allclose(slope, -5.0, atol=0.05)  # -p, up to the sigma grid's resolution
+    assert noncentered[0] < noncentered.max() - 10.0
+    # The profile is the joint density at the Ridge solution: check one difference in tau directly.
+    sigma = np.exp(log_sigma[200])
+    one_sigma = log_sigma[200:201]
+
+    def joint_at_ridge(tau):
+        alpha = sigma**2 / tau**2
+        post = linear_posterior(X, y, ridge_alpha=alpha, noise_sigma=sigma)
+        intercept, beta = post.mean[0], post.mean[1:]
+        return (
+            scipy.stats.norm.logpdf(y, intercept + X @ beta, sigma).sum()
+            + scipy.stats.norm.logpdf(beta, 0.0, tau).sum()
+            + scipy.stats.halfcauchy.logpdf(tau, scale=scales.tau_scale)
+        )
+
+    taus = np.array([0.05, 2.0])
+    profile, _ = profile_log_joint(evidence, np.log(taus), one_sigma, scales=scales, p=5)
+    np.testing.assert_allclose(
+        profile[1] - profile[0], joint_at_ridge(taus[1]) - joint_at_ridge(taus[0]), rtol=1e-10
+    )
+
+
+@pytest.mark.slow
+def test_hierarchical_nuts_matches_quadrature_in_mcse_units(rng):
+    n, p = 60, 4
+    X = rng.standard_normal((n, p))
+    y = 0.5 + X @ rng.standard_normal(p) + rng.standard_normal(n)
+    exact = hyperposterior(X, y)
+    idata = sample_nuts(
+        compile_nuts(hierarchical_linear_regression(X, y, noncentered=False)),
+        seed=11,
+        draws=1000,
+        tune=1000,
+    )
+    assert int(idata["sample_stats"]["diverging"].values.sum()) == 0
+    log_alpha = np.log(idata["posterior"]["ridge_alpha"].values)
+    for q in [0.05, 0.5, 0.95]:
+        mcse = float(azs.mcse(log_alpha, method="quantile", prob=q))
+        z = abs(np.quantile(log_alpha, q) - np.log(exact.alpha_quantile(q))) / mcse
+        assert z < 4.0  # 4 MCSE: fails by chance about once in 15,000 runs
+    z = mean_z_scores(posterior_coefficients(idata), exact.coef_mean)
+    assert z.max() < 4.5  # 5 coefficients at 4.5 MCSE each: a false alarm about once in 30,000

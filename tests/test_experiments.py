@@ -1,0 +1,147 @@
+import json
+import pkgutil
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import experiments
+from experiments import EXPERIMENTS, TOOLS, _cli, ridge_equivalence
+
+
+def test_every_experiment_module_is_registered():
+    modules = {
+        m.name for m in pkgutil.iter_modules(experiments.__path__) if not m.name.startswith("_")
+    }
+    assert modules == set(EXPERIMENTS) | set(TOOLS)
+
+
+def test_listing_names_every_experiment(capsys):
+    from experiments.__main__ import main
+
+    assert main(["--names"]) == 0
+    assert capsys.readouterr().out.split() == list(EXPERIMENTS)
+
+
+@pytest.mark.slow
+def test_ridge_equivalence_fast_run_writes_every_result(tmp_path):
+    assert ridge_equivalence.main(["--fast", "--out", str(tmp_path)]) == 0
+    metadata = json.loads((tmp_path / "metadata.json").read_text())
+    assert {"config", "seed", "versions", "seconds", "checks", "metrics"} <= set(metadata)
+    assert all(check["passed"] for check in metadata["checks"].values())
+    path = pd.read_csv(tmp_path / "path.csv")
+    assert list(path.columns[:5]) == ["dataset", "prior", "noise", "alpha", "feature"]
+    assert {"ridge", "map_default", "map_precise", "posterior_mean", "posterior_sd"} <= set(
+        path.columns
+    )
+    assert "intercept" in set(path.feature)
+    for name in ["nuts.csv", "path.png", "map_error.png", "posterior_known_noise.nc"]:
+        assert (tmp_path / name).stat().st_size > 0
+
+
+def write_table(path, frame):
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def good_table(rng):
+    X = rng.standard_normal((30, 3))
+    return pd.DataFrame(
+        {
+            "age": X[:, 0],
+            "dose": X[:, 1],
+            "weight": X[:, 2],
+            "response": X @ [1.0, -2.0, 0.5] + rng.standard_normal(30),
+        }
+    )
+
+
+def bad_tables(good):
+    nan = good.copy()
+    nan.loc[3, "dose"] = np.nan
+    inf = good.copy()
+    inf.loc[3, "dose"] = np.inf
+    text = good.copy()
+    text["site"] = "north"
+    return {
+        "missing values in column(s) dose": (nan, "response"),
+        "NaN or infinite": (inf, "response"),
+        "non-numeric column(s) site": (text, "response"),
+        "no column named 'outcome'": (good, "outcome"),
+        "at least 2 rows": (good.iloc[:1], "response"),
+    }
+
+
+@pytest.mark.parametrize("expected", list(bad_tables(pd.DataFrame({"a": [1.0], "dose": [1.0]}))))
+def test_bad_tables_get_one_line_error_and_exit_2(tmp_path, capsys, good_table, expected):
+    frame, target = bad_tables(good_table)[expected]
+    table = write_table(tmp_path / "table.csv", frame)
+    out = tmp_path / "out"
+    argv = ["--data", str(table), "--target", target, "--out", str(out)]
+    assert _cli.run(ridge_equivalence.main, argv) == 2
+    err = capsys.readouterr().err
+    assert expected in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--data", "nowhere.csv", "--target", "y"], "no such file"),
+        (["--data", "EMPTY", "--target", "y"], "the file is empty"),
+        (["--data", "GOOD", "--target", "response", "--alphas", "1,-1"], "finite and >= 0"),
+        (["--data", "GOOD"], "--data and --target go together"),
+    ],
+)
+def test_bad_arguments_get_one_line_error_and_exit_2(tmp_path, capsys, good_table, argv, expected):
+    (tmp_path / "empty.csv").write_text("")
+    good = write_table(tmp_path / "good.csv", good_table)
+    argv = [{"EMPTY": str(tmp_path / "empty.csv"), "GOOD": str(good)}.get(a, a) for a in argv]
+    out = tmp_path / "out"
+    assert _cli.run(ridge_equivalence.main, argv + ["--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_command_line_exit_code_is_2_on_bad_input(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "experiments.ridge_equivalence",
+            "--data",
+            str(tmp_path / "x.csv"),
+            "--target",
+            "y",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error:") and "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_user_table_runs_with_its_column_names(tmp_path, good_table):
+    table = write_table(tmp_path / "trial.csv", good_table)
+    argv = [
+        "--data",
+        str(table),
+        "--target",
+        "response",
+        "--alphas",
+        "0,0.1,1,10",
+        "--out",
+        str(tmp_path),
+    ]
+    assert ridge_equivalence.main(argv + ["--fast"]) == 0
+    path = pd.read_csv(tmp_path / "path.csv")
+    assert set(path.feature) == {"intercept", "age", "dose", "weight"}
+    assert sorted(set(path.alpha)) == [0.0, 0.1, 1.0, 10.0]
