@@ -1,0 +1,180 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.special
+import scipy.stats
+
+from experiments import posterior_spread
+from models import calibration
+from models.exact import linear_posterior
+
+
+@pytest.fixture
+def design(rng):
+    return rng.standard_normal((60, 4))
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.5, 1.5])
+@pytest.mark.parametrize("level", [0.5, 0.9, 0.95])
+def test_coverage_of_shifted_normal_intervals_matches_known_answer(rng, level, shift):
+    # Interval m -/+ z around m ~ N(theta + shift, 1) covers theta with probability
+    # Phi(z - shift) - Phi(-z - shift); shift = 0 is a calibrated interval.
+    size = (4000, 3)
+    theta = rng.standard_normal(size)
+    m = theta + shift + rng.standard_normal(size)
+    z = scipy.special.ndtri((1 + level) / 2)
+    result = calibration.coverage(calibration.covers(m - z, m + z, theta), level=level)
+    expected = scipy.special.ndtr(z - shift) - scipy.special.ndtr(-z - shift)
+    assert abs(result.coverage - expected) / result.mcse < 4  # 4 MCSE: fails once in ~15,000 runs
+    # Independent intervals: the error is the binomial one (or the floor when that is larger).
+    binomial = np.sqrt(expected * (1 - expected) / theta.size)
+    assert result.mcse == pytest.approx(
+        max(binomial, np.sqrt(level * (1 - level) / theta.size)), rel=0.1
+    )
+
+
+def test_coverage_error_counts_replications_not_intervals(rng):
+    # Ten identical copies of each replication's hit carry the information of one: the error must be
+    # sqrt(p (1 - p) / R), not sqrt(p (1 - p) / (10 R)).
+    hits = np.repeat(rng.random((2000, 1)) < 0.9, 10, axis=1)
+    result = calibration.coverage(hits, level=0.9)
+    assert result.mcse == pytest.approx(np.sqrt(0.9 * 0.1 / 2000), rel=0.1)
+    assert result.n_replications == 2000 and result.n_intervals == 20000
+
+
+def test_coverage_error_is_not_zero_when_every_interval_covers():
+    result = calibration.coverage(np.ones((30, 11), dtype=bool), level=0.95)
+    assert result.coverage == 1.0
+    assert result.mcse == pytest.approx(np.sqrt(0.95 * 0.05 / 330))
+
+
+def test_coverage_rejects_a_single_replication():
+    with pytest.raises(ValueError, match="n_replications >= 2"):
+        calibration.coverage(np.ones((1, 5), dtype=bool), level=0.9)
+
+
+def test_draw_intervals_match_exact_quantiles(rng, design):
+    y = design @ [1.0, -1.0, 0.5, 0.0] + rng.standard_normal(60)
+    posterior = linear_posterior(design, y, ridge_alpha=1.0, noise_sigma=None)
+    draws = posterior.draws(rng, 400_000)
+    lower, upper = calibration.draw_intervals(draws, [0.5, 0.9])
+    exact_lower, exact_upper = calibration.exact_intervals(posterior, [0.5, 0.9])
+    # A 5% quantile of 4e5 independent draws has an error near 0.003 SD; 0.02 SD is about 7 of them.
+    np.testing.assert_allclose(lower, exact_lower, atol=0.02 * posterior.sd.max())
+    np.testing.assert_allclose(upper, exact_upper, atol=0.02 * posterior.sd.max())
+    np.testing.assert_allclose(exact_lower[1], posterior.quantile(0.05)[0], rtol=1e-12)
+
+
+def test_exact_predictive_interval_covers_simulated_new_observations(rng, design):
+    y = 3.0 + design @ [1.0, -1.0, 0.5, 0.0] + 2.0 * rng.standard_normal(60)
+    posterior = linear_posterior(design, y, ridge_alpha=0.5, noise_sigma=None)
+    x_new = rng.standard_normal((5, 4))
+    lower, upper = calibration.exact_predictive_interval(posterior, x_new, 0.9)
+    # Simulate the predictive: sigma**2 from its inverse-gamma posterior, coefficients given sigma,
+    # noise.
+    size = 200_000
+    sigma2 = posterior.noise_rate / rng.gamma(posterior.noise_shape, 1.0, size=size)
+    unit = posterior.scale_factor / np.sqrt(posterior.noise_rate / posterior.noise_shape)
+    coef = posterior.mean + np.sqrt(sigma2)[:, None] * (rng.standard_normal((size, 5)) @ unit.T)
+    design_new = np.column_stack([np.ones(5), x_new])
+    y_new = coef @ design_new.T + np.sqrt(sigma2)[:, None] * rng.standard_normal((size, 5))
+    inside = calibration.covers(lower, upper, y_new).mean(axis=0)
+    # Binomial error of a 0.9 frequency over 2e5 draws is 0.00067; 0.004 is 6 of them.
+    np.testing.assert_allclose(inside, 0.9, atol=0.004)
+
+
+def test_exact_predictive_interval_needs_the_unknown_noise_posterior(rng, design):
+    posterior = linear_posterior(design, rng.standard_normal(60), ridge_alpha=1.0, noise_sigma=1.0)
+    with pytest.raises(ValueError, match="unknown-noise"):
+        calibration.exact_predictive_interval(posterior, design, 0.9)
+
+
+def test_prior_datasets_follow_the_prior(rng, design):
+    alpha, (shape, rate) = 0.3, (3.0, 2.0)
+    sim = calibration.linear_prior_datasets(
+        design, ridge_alpha=alpha, size=20_000, rng=rng, noise_prior=(shape, rate), intercept=1.5
+    )
+    assert sim.truth.shape == (20_000, 5) and sim.y.shape == (20_000, 60)
+    np.testing.assert_array_equal(sim.truth[:, 0], 1.5)
+    standardized = sim.truth[:, 1:] * np.sqrt(alpha) / sim.sigma[:, None]
+    noise = (sim.y - 1.5 - sim.truth[:, 1:] @ design.T) / sim.sigma[:, None]
+    for sample in (standardized.ravel(), noise.ravel()[:100_000]):
+        assert scipy.stats.kstest(sample, "norm").pvalue > 1e-4
+    precision = 1.0 / sim.sigma**2  # Gamma(shape, rate)
+    assert scipy.stats.kstest(precision, scipy.stats.gamma(shape, scale=1 / rate).cdf).pvalue > 1e-4
+
+
+def test_same_seed_gives_same_data_sets(design):
+    draws = [
+        calibration.linear_prior_datasets(
+            design, ridge_alpha=1.0, size=10, rng=np.random.default_rng(3)
+        )
+        for _ in range(2)
+    ]
+    np.testing.assert_array_equal(draws[0].y, draws[1].y)
+
+
+def test_exact_posterior_is_calibrated_on_prior_draws_and_not_with_a_narrow_prior(rng, design):
+    sim = calibration.linear_prior_datasets(design, ridge_alpha=0.2, size=600, rng=rng)
+    levels = (0.5, 0.9)
+    right = calibration.exact_coverage_hits(
+        design, sim.y, sim.truth, ridge_alpha=0.2, levels=levels
+    )
+    narrow = calibration.exact_coverage_hits(
+        design, sim.y, sim.truth, ridge_alpha=2000.0, levels=levels
+    )
+    for level, hits, narrow_hits in zip(levels, right, narrow, strict=True):
+        assert abs(calibration.coverage(hits, level=level).z) < 4  # 4 MCSE
+        # A prior 100x too narrow in SD shrinks the intervals far away from the truth.
+        assert calibration.coverage(narrow_hits, level=level).z < -10
+
+
+@pytest.mark.slow
+def test_posterior_spread_fast_run_writes_every_result(tmp_path):
+    assert posterior_spread.main(["--fast", "--out", str(tmp_path)]) == 0
+    metadata = json.loads((tmp_path / "metadata.json").read_text())
+    assert {"config", "seed", "versions", "seconds", "checks", "metrics"} <= set(metadata)
+    assert all(check["passed"] for check in metadata["checks"].values())
+    metrics = metadata["metrics"]
+    required = [
+        "n_coef_interval_contains_zero",
+        "max_abs_posterior_corr",
+        "heldout_coverage_90",
+        "coverage_50",
+        "coverage_90",
+        "coverage_95",
+        "nuts_coverage_90",
+        "coverage_90_prior_10x_too_small",
+        "coverage_90_prior_10x_too_large",
+    ]
+    assert set(required) <= set(metrics)
+    assert metrics["max_abs_posterior_corr_pair"] == "s1-s2"
+    coefficients = pd.read_csv(tmp_path / "coefficients.csv", index_col="feature")
+    assert list(coefficients.index) == [
+        "intercept",
+        "age",
+        "sex",
+        "bmi",
+        "bp",
+        "s1",
+        "s2",
+        "s3",
+        "s4",
+        "s5",
+        "s6",
+    ]
+    calibration_table = pd.read_csv(tmp_path / "calibration.csv")
+    assert set(calibration_table.method) == {"exact", "nuts"}
+    assert len(pd.read_csv(tmp_path / "nuts_fits.csv")) == posterior_spread.FAST.n_nuts + 1
+    for name in [
+        "correlation.csv",
+        "prediction.csv",
+        "coefficients.png",
+        "correlation.png",
+        "prediction.png",
+        "calibration.png",
+        "posterior.nc",
+    ]:
+        assert (tmp_path / name).stat().st_size > 0
