@@ -103,7 +103,7 @@ def test_nuts_matches_exact_posterior_in_mcse_units(diabetes, noise):
     model = twin(diabetes, 0.01, noise)
     compiled = compile_nuts(model)
     for seed, alpha in enumerate([0.01, 1.0]):
-        idata = sample_nuts(compiled, seed=seed, ridge_alpha=np.asarray(alpha))
+        idata = sample_nuts(compiled, seed=seed, draws=2000, ridge_alpha=np.asarray(alpha))
         exact = linear_posterior(
             diabetes.X,
             diabetes.y,
