@@ -12,7 +12,7 @@ export OPENBLAS_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 export MPLBACKEND ?= Agg
 
-.PHONY: help reproduce test test-fast lint clean experiments report
+.PHONY: help reproduce bench test test-fast lint clean report
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -28,6 +28,10 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 reproduce: $(VENV)/.installed  ## run every registered experiment at full settings and rebuild results/README.md
 	@experiments=$$($(PY) -m experiments --names); test -n "$$experiments" || { echo "error: no experiments registered"; exit 1; }; \
 	for name in $$experiments; do echo "== $$name"; $(PY) -m experiments.$$name || exit 1; done
+	$(PY) -m experiments.report
+
+bench: $(VENV)/.installed  ## run the speed benchmarks (results/performance/), then rebuild the report
+	$(PY) -m experiments.performance
 	$(PY) -m experiments.report
 
 report: $(VENV)/.installed  ## rebuild results/README.md from the committed metadata

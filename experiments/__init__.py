@@ -11,11 +11,18 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 EXPERIMENTS = {
     "ridge_equivalence": "Ridge is the MAP of a Normal prior: MAP vs Ridge vs exact posterior across the alpha path",
-    "lasso_laplace": "the Lasso is the MAP of a Laplace prior: exact zeros vs a posterior with no mass at zero",
-    "choosing_lambda": "Where alpha comes from: RidgeCV vs evidence (BayesianRidge) vs PSIS-LOO vs a hierarchical twin",
     "posterior_spread": "What the point estimate hides: posterior spread, correlation, prediction and calibration",
+    "glm_equivalence": "LogisticRegression and PoissonRegressor are MAPs; the skewed posterior, held-out uncertainty, separation",
+    "choosing_lambda": "Where alpha comes from: RidgeCV vs evidence (BayesianRidge) vs PSIS-LOO vs a hierarchical twin",
+    "lasso_laplace": "the Lasso is the MAP of a Laplace prior: exact zeros vs a posterior with no mass at zero",
+    "approximations": "From a point to the whole posterior: MAP, Laplace, ADVI, Pathfinder, NUTS scored against the exact answer",
 }
 """Every experiment, in the order ``make reproduce`` runs them, with its one-line claim."""
+
+BENCHMARKS = {
+    "performance": "sufficient statistics vs row-wise, samplers side by side, MAP/NUTS scaling in n and p",
+}
+"""Experiments that measure speed (``make bench``), not part of ``make reproduce``."""
 
 TOOLS = {
     "report": "rebuild results/README.md from every experiment's metadata.json",

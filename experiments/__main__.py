@@ -2,7 +2,7 @@
 
 import sys
 
-from experiments import EXPERIMENTS, TOOLS
+from experiments import BENCHMARKS, EXPERIMENTS, TOOLS
 
 
 def main(argv=None) -> int:
@@ -15,6 +15,9 @@ def main(argv=None) -> int:
         return 2
     print("Experiments (python -m experiments.<name> [--fast] [--seed N] [--out DIR]):")
     for name, claim in EXPERIMENTS.items():
+        print(f"  {name:20s} {claim}")
+    print("Benchmarks (make bench):")
+    for name, claim in BENCHMARKS.items():
         print(f"  {name:20s} {claim}")
     print("Tools:")
     for name, claim in TOOLS.items():

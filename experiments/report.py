@@ -7,7 +7,7 @@ Run
 import json
 import sys
 
-from experiments import EXPERIMENTS
+from experiments import BENCHMARKS, EXPERIMENTS
 from models.results import RESULTS_DIR, write_atomic
 
 
@@ -64,7 +64,7 @@ def build() -> str:
         "",
     ]
     versions = None
-    for name, claim in EXPERIMENTS.items():
+    for name, claim in (EXPERIMENTS | BENCHMARKS).items():
         lines += experiment_section(name, claim)
         metadata_path = RESULTS_DIR / name / "metadata.json"
         if versions is None and metadata_path.is_file():

@@ -16,18 +16,25 @@ import scipy.optimize
 from pymc.pytensorf import join_nonshared_inputs
 from pymc.util import get_default_varnames
 
+COMPILE_MODE = "CVM"
+"""PyTensor mode for the functions compiled here: the C backend. Its compiled pieces are cached per operation,
+so a new model (another shape, other constants) compiled in 1.5-4 s here against 7-17 s with PyTensor 3's
+default numba backend; at these sizes a fit takes milliseconds either way. nutpie keeps numba."""
+
 
 def map_default(model: pm.Model) -> dict[str, np.ndarray]:
     """``pm.find_MAP`` as a user calls it: PyMC's defaults (L-BFGS-B from the model's initial point).
 
     Kept behind this one function because ``find_MAP``'s return type and starting-point jitter are announced
     to change in PyMC 6.4. Returns the values of the free variables and deterministics, untransformed.
-    ``find_MAP`` compiles its functions at every call; they are compiled with PyTensor's C backend rather than
-    PyTensor 3's default numba backend, which took several times longer to compile a new graph here. The
+    ``find_MAP`` compiles its functions at every call; they are compiled with PyTensor's C backend (mode
+    ``"CVM"``) rather than PyTensor 3's default numba backend (``"FAST_RUN"`` is numba there too), which took
+    several times longer to compile a new graph here (:data:`COMPILE_MODE`). The
     optimizer, its settings and its start are PyMC's defaults.
     """
-    with warnings.catch_warnings(), pytensor.config.change_flags(mode="FAST_RUN"):
+    with warnings.catch_warnings(), pytensor.config.change_flags(mode=COMPILE_MODE):
         warnings.simplefilter("ignore", FutureWarning)
+        warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
         return pm.find_MAP(model=model, progressbar=False, include_transformed=False)
 
 
@@ -53,16 +60,18 @@ class PreciseMAP:
         grad = pytensor.grad(logp, joined)
         # vectorize=True builds the Hessian as one batched graph instead of a scan over its rows.
         hess = pytensor.gradient.jacobian(grad, joined, vectorize=True)
-        # The C backend: on a new model it compiled in about 1.5 s where PyTensor 3's default (numba) took
-        # 7-9 s, and evaluated as fast.
-        self._logp_grad_hess = pytensor.function([joined], [logp, grad, hess], mode="FAST_RUN")
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
+            self._logp_grad_hess = pytensor.function(
+                [joined], [logp, grad, hess], mode=COMPILE_MODE
+            )
         value_outputs = get_default_varnames(model.unobserved_value_vars, include_transformed=False)
         self._names = [var.name for var in value_outputs]
         joined_values, joined_v = join_nonshared_inputs(
             self._start, value_outputs, model.value_vars
         )
         self._values = pytensor.function(
-            [joined_v], joined_values, on_unused_input="ignore", mode="FAST_RUN"
+            [joined_v], joined_values, on_unused_input="ignore", mode=COMPILE_MODE
         )
         self._x0 = np.concatenate([np.ravel(self._start[v.name]) for v in model.value_vars])
 

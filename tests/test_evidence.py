@@ -16,7 +16,7 @@ from models.evidence import (
     profile_log_joint,
 )
 from models.exact import linear_posterior
-from models.fit import compile_nuts, posterior_coefficients, sample_nuts
+from models.fit import COMPILE_MODE, compile_nuts, posterior_coefficients, sample_nuts
 
 
 @pytest.fixture
@@ -177,7 +177,7 @@ def test_hierarchical_model_density_is_the_stated_priors_and_likelihood(rng):
         + scipy.stats.norm.logpdf(y, point["intercept"] + X @ point["beta"], point["sigma"]).sum()
     )
     model = hierarchical_linear_regression(X, y, noncentered=False)
-    logp = model.compile_logp(jacobian=False, mode="FAST_RUN")
+    logp = model.compile_logp(jacobian=False, mode=COMPILE_MODE)
     values = {"sigma_log__": np.log(point["sigma"]), "tau_log__": np.log(point["tau"])}
     values |= {"beta": point["beta"], "intercept": np.array(point["intercept"])}
     np.testing.assert_allclose(logp(values), expected, rtol=1e-10)  # same densities, other formulas

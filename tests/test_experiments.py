@@ -8,14 +8,15 @@ import pandas as pd
 import pytest
 
 import experiments
-from experiments import EXPERIMENTS, TOOLS, _cli, ridge_equivalence
+from experiments import BENCHMARKS, EXPERIMENTS, TOOLS, _cli, ridge_equivalence
 
 
 def test_every_experiment_module_is_registered():
     modules = {
         m.name for m in pkgutil.iter_modules(experiments.__path__) if not m.name.startswith("_")
     }
-    assert modules == set(EXPERIMENTS) | set(TOOLS)
+    assert modules == set(EXPERIMENTS) | set(BENCHMARKS) | set(TOOLS)
+    assert not set(EXPERIMENTS) & set(BENCHMARKS)
 
 
 def test_listing_names_every_experiment(capsys):
