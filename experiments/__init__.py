@@ -12,10 +12,10 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 EXPERIMENTS = {
     "ridge_equivalence": "Ridge is the MAP of a Normal prior: MAP vs Ridge vs exact posterior across the alpha path",
     "posterior_spread": "What the point estimate hides: posterior spread, correlation, prediction and calibration",
-    "glm_equivalence": "LogisticRegression and PoissonRegressor are MAPs; the skewed posterior, held-out uncertainty, separation",
+    "glm_equivalence": "LogisticRegression and PoissonRegressor are MAPs; where the posterior parts from them",
     "choosing_lambda": "Where alpha comes from: RidgeCV vs evidence (BayesianRidge) vs PSIS-LOO vs a hierarchical twin",
     "lasso_laplace": "the Lasso is the MAP of a Laplace prior: exact zeros vs a posterior with no mass at zero",
-    "approximations": "From a point to the whole posterior: MAP, Laplace, ADVI, Pathfinder, NUTS scored against the exact answer",
+    "approximations": "From a point to the whole posterior: MAP, Laplace, ADVI, Pathfinder, NUTS vs the exact answer",
 }
 """Every experiment, in the order ``make reproduce`` runs them, with its one-line claim."""
 
@@ -27,5 +27,6 @@ BENCHMARKS = {
 TOOLS = {
     "report": "rebuild results/README.md from every experiment's metadata.json",
     "inspect": "open a posterior file: summary table, convergence verdict, --plots DIR for trace/rank/forest/pair",
+    "twin": "the Bayesian twin of your own fitted estimator on your CSV: MAP check, posterior, predictive intervals",
 }
 """Modules of this package that are commands but not experiments."""
