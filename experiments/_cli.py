@@ -1,6 +1,7 @@
 """The command-line plumbing every experiment shares: flags, one-line errors, output folders."""
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -31,6 +32,12 @@ def parser(name: str, description: str, *, data: bool = True) -> Parser:
         )
         p.add_argument("--target", default=None, help="the response column of --data")
     return p
+
+
+def configure(args, published, fast):
+    """The configuration a run uses: ``fast`` with ``--fast``, else ``published``; ``--seed`` overrides the seed."""
+    config = fast if args.fast else published
+    return config if args.seed is None else dataclasses.replace(config, seed=args.seed)
 
 
 def output_dir(name: str, args) -> Path:

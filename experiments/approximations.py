@@ -43,7 +43,7 @@ Run
 import logging
 import time
 import warnings
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
 import matplotlib.pyplot as plt
@@ -661,9 +661,7 @@ def plot_sbc(result: Result, config: Config):
 def main(argv=None) -> int:
     parser = _cli.parser(NAME, __doc__.splitlines()[0], data=False)
     args = parser.parse_args(argv)
-    config = FAST if args.fast else Config()
-    if args.seed is not None:
-        config = replace(config, seed=args.seed)
+    config = _cli.configure(args, Config(), FAST)
     out = _cli.output_dir(NAME, args)
     logging.getLogger("pymc").setLevel(logging.ERROR)
     start = time.perf_counter()

@@ -37,7 +37,7 @@ Run
 
 import time
 import warnings
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
 import arviz_stats as azs
@@ -663,9 +663,7 @@ def plot_map_collapse(result: Result):
 def main(argv=None) -> int:
     parser = _cli.parser(NAME, __doc__.splitlines()[0], data=False)
     args = parser.parse_args(argv)
-    config = FAST if args.fast else Config()
-    if args.seed is not None:
-        config = replace(config, seed=args.seed)
+    config = _cli.configure(args, Config(), FAST)
     out = _cli.output_dir(NAME, args)
 
     start = time.perf_counter()

@@ -902,9 +902,7 @@ def main(argv=None) -> int:
         "--solver", default=None, help="scikit-learn's solver (newton-cholesky or lbfgs)"
     )
     args = parser.parse_args(argv)
-    config = FAST if args.fast else Config()
-    if args.seed is not None:
-        config = replace(config, seed=args.seed)
+    config = _cli.configure(args, Config(), FAST)
     if args.solver is not None:
         validate_glm([[0.0], [1.0]], [0.0, 1.0], family="logistic", solver=args.solver)
         if args.solver not in ("newton-cholesky", "lbfgs"):

@@ -30,7 +30,7 @@ Run
 """
 
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
 import matplotlib.pyplot as plt
@@ -667,9 +667,7 @@ def plot_support(nuts: pd.DataFrame, horseshoe, support: pd.DataFrame, config: C
 def main(argv=None) -> int:
     parser = _cli.parser(NAME, __doc__.splitlines()[0], data=False)
     args = parser.parse_args(argv)
-    config = FAST if args.fast else Config()
-    if args.seed is not None:
-        config = replace(config, seed=args.seed)
+    config = _cli.configure(args, Config(), FAST)
     out = _cli.output_dir(NAME, args)
 
     start = time.perf_counter()

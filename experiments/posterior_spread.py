@@ -29,7 +29,7 @@ Run
 """
 
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
 import arviz_plots as azp
@@ -523,9 +523,7 @@ def plot_calibration(table: pd.DataFrame):
 def main(argv=None) -> int:
     parser = _cli.parser(NAME, __doc__.splitlines()[0], data=False)
     args = parser.parse_args(argv)
-    config = FAST if args.fast else Config()
-    if args.seed is not None:
-        config = replace(config, seed=args.seed)
+    config = _cli.configure(args, Config(), FAST)
     out = _cli.output_dir(NAME, args)
 
     start = time.perf_counter()

@@ -414,9 +414,7 @@ def main(argv=None) -> int:
         "--alphas", default=None, help="comma-separated Ridge alphas (default: the path)"
     )
     args = parser.parse_args(argv)
-    config = FAST if args.fast else Config()
-    if args.seed is not None:
-        config = replace(config, seed=args.seed)
+    config = _cli.configure(args, Config(), FAST)
     user_data = None
     if args.data is not None or args.target is not None:
         if args.data is None or args.target is None:
