@@ -29,6 +29,11 @@ PACKAGES = (
     "xarray",
     "matplotlib",
     "h5netcdf",
+    "dask",
+    "distributed",
+    "numpyro",
+    "blackjax",
+    "jax",
 )
 
 
