@@ -234,15 +234,6 @@ def sampler_table(config: Config, rng: np.random.Generator) -> tuple[pd.DataFram
     return table, skipped
 
 
-def statistics_in_chunks(X, y, *, chunk_rows: int = 100_000) -> dict[str, np.ndarray]:
-    """:func:`models.linear.sufficient_statistics` summed over row blocks: no full-size copy of ``X``."""
-    total = None
-    for start in range(0, y.size, chunk_rows):
-        part = sufficient_statistics(X[start : start + chunk_rows], y[start : start + chunk_rows])
-        total = part if total is None else {k: total[k] + part[k] for k in total}
-    return total
-
-
 def _memory_kib(field: str) -> float:
     for line in open("/proc/self/status").read().splitlines():
         if line.startswith(field + ":"):
@@ -352,7 +343,7 @@ def suffstat_table(config: Config, rng: np.random.Generator, fits: "SuffstatFits
         _cli.progress(f"NUTS {likelihood} at n={n}, p={p}: {config.chains} x {draws} draws")
         start = time.perf_counter()
         if likelihood == "suffstat":
-            stats = statistics_in_chunks(X, y)
+            stats = sufficient_statistics(X, y)
             build = time.perf_counter() - start
             idata, compile_s, sampling_s = fits.nuts(p, stats, config, seed, draws=draws, tune=tune)
         else:
@@ -411,7 +402,7 @@ def grid_cell(n, p, config, fits, rng, *, draws, tune) -> dict:
     baseline = reset_peak_memory()
     X, y = simulate(n, p, data_rng)
     start = time.perf_counter()
-    stats = statistics_in_chunks(X, y)
+    stats = sufficient_statistics(X, y)
     statistics_seconds = time.perf_counter() - start
     coef, map_compile = fits.map(p, stats)
     map_seconds = time.perf_counter() - start - map_compile

@@ -9,14 +9,19 @@ from experiments import performance
 from models.linear import sufficient_statistics
 
 
-def test_statistics_in_chunks_equal_the_one_pass_statistics(rng):
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_statistics_in_chunks_equal_the_one_pass_statistics(rng, fit_intercept):
     X, y = performance.simulate(1003, 4, rng)
-    chunked = performance.statistics_in_chunks(X, y, chunk_rows=100)
-    whole = sufficient_statistics(X, y)
+    w = rng.gamma(2.0, 0.5, size=y.size)
+    kwargs = dict(sample_weight=w, fit_intercept=fit_intercept)
+    chunked = sufficient_statistics(X, y, chunk_rows=100, **kwargs)
+    whole = sufficient_statistics(X, y, chunk_rows=y.size, **kwargs)
+    design = np.column_stack([np.ones(y.size), X]) if fit_intercept else X
     assert chunked.keys() == whole.keys()
     for name in whole:
         # The same sums in a different order.
         np.testing.assert_allclose(chunked[name], whole[name], rtol=1e-12)
+    np.testing.assert_allclose(whole["xtwx"], design.T @ (w[:, None] * design), rtol=1e-12)
 
 
 def test_peak_memory_sees_an_allocation_after_reset():
@@ -61,7 +66,7 @@ def test_suffstat_map_compiled_once_matches_ridge_for_any_data(rng):
     fits = performance.SuffstatFits(ridge_alpha=3.0)
     for n in (50, 500):
         X, y = performance.simulate(n, 6, rng)
-        coef, compile_seconds = fits.map(6, performance.statistics_in_chunks(X, y))
+        coef, compile_seconds = fits.map(6, sufficient_statistics(X, y))
         ridge = Ridge(alpha=3.0).fit(X, y)
         # Newton on the normal equations vs scikit-learn's solver, well-conditioned design.
         np.testing.assert_allclose(coef, np.r_[ridge.intercept_, ridge.coef_], rtol=1e-9)
