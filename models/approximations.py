@@ -30,11 +30,10 @@ from typing import NamedTuple
 
 import numpy as np
 import pymc as pm
-import pytensor
 import scipy.linalg
 import scipy.optimize
 import scipy.stats
-from pymc.pytensorf import join_nonshared_inputs, reseed_rngs
+from pymc.pytensorf import reseed_rngs
 from pytensor.tensor.random.type import RandomType
 
 from models.fit import COMPILE_MODE, PreciseMAP, coefficients
@@ -130,23 +129,13 @@ def mean_field_optimum(mean, cov) -> Gaussian:
     return Gaussian(np.asarray(mean, dtype=float), np.diag(1.0 / np.diag(precision)))
 
 
-def _value_vars(model: pm.Model, names) -> list:
-    found = [model.rvs_to_values[model[name]] for name in names if name in model.named_vars]
-    for name in names:
-        if name in model.named_vars and model.rvs_to_transforms.get(model[name]) is not None:
-            raise ValueError(
-                f"{name} is transformed; the coefficient Gaussian needs untransformed values"
-            )
-    return found
-
-
 class Laplace:
     """The Laplace approximation at the precise MAP with the exact Hessian, compiled once for a model.
 
     The mode comes from :class:`models.fit.PreciseMAP` (Newton with the exact Hessian); the covariance is the
-    inverse of the exact Hessian of ``-model.logp(jacobian=False)`` there, compiled with the C backend over
-    the coefficient variables in the order of ``names``. The coefficient variables must be untransformed
-    (true of the linear and GLM twins) so that the Gaussian is on the coefficients themselves.
+    inverse of the exact Hessian of ``-model.logp(jacobian=False)`` there, the one PreciseMAP compiled
+    (:meth:`models.fit.PreciseMAP.precision`), in the order of ``names``. The coefficient variables must be
+    untransformed (true of the linear and GLM twins) so that the Gaussian is on the coefficients themselves.
 
     Parameters
     ----------
@@ -161,20 +150,16 @@ class Laplace:
         self.model = model
         self.names = tuple(name for name in names if name in model.named_vars)
         self.map = PreciseMAP(model) if precise_map is None else precise_map
-        value_vars = _value_vars(model, self.names)
-        if len(value_vars) != len(model.value_vars):
-            raise ValueError("Laplace here needs a model whose free variables are all coefficients")
-        [logp], joined = join_nonshared_inputs(
-            model.initial_point(), [model.logp(jacobian=False)], value_vars
-        )
-        # vectorize=True: one batched graph instead of a scan over the gradient's entries.
-        hess = pytensor.gradient.jacobian(pytensor.grad(logp, joined), joined, vectorize=True)
-        self._hess = pytensor.function([joined], -hess, mode=COMPILE_MODE)
+        if set(self.names) != {v.name for v in model.value_vars}:
+            raise ValueError(
+                "Laplace here needs untransformed free variables that are all coefficients"
+            )
 
     def __call__(self) -> Gaussian:
         """Fit at the model's current data: Gaussian(MAP, inverse exact Hessian)."""
-        mode = coefficients(self.map(), names=self.names)
-        hess = self._hess(mode)
+        values = self.map()
+        mode = coefficients(values, names=self.names)
+        hess = self.map.precision(values, self.names)
         factor = scipy.linalg.cho_factor(hess)
         cov = scipy.linalg.cho_solve(factor, np.eye(mode.size))
         return Gaussian(mode, (cov + cov.T) / 2.0)

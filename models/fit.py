@@ -103,6 +103,25 @@ class PreciseMAP:
         values["_grad_norm"] = grad_norm
         return values
 
+    def precision(self, values: dict, names) -> np.ndarray:
+        """The negative Hessian of the log-density (no Jacobian terms) at a point, from the compiled function.
+
+        Parameters
+        ----------
+        values : dict
+            Values of the model's free variables, all untransformed (e.g. the MAP).
+        names : sequence of str
+            Variables whose block to return, rows and columns in this order.
+        """
+        sizes = {v.name: int(np.size(self._start[v.name])) for v in self.model.value_vars}
+        if set(sizes) - set(values):
+            raise ValueError("precision needs every free variable, untransformed")
+        x = np.concatenate([np.ravel(values[name]) for name in sizes])
+        _, _, hess = self._logp_grad_hess(x)
+        offsets = dict(zip(sizes, np.cumsum([0, *sizes.values()]), strict=False))
+        index = np.concatenate([offsets[name] + np.arange(sizes[name]) for name in names])
+        return -hess[np.ix_(index, index)]
+
     def _newton(self, x0, *, max_steps):
         _, _, hess0 = self._logp_grad_hess(x0)
         scale = np.sqrt(np.abs(np.diag(hess0)))

@@ -143,3 +143,21 @@ def test_sufficient_statistics_give_the_same_log_posterior(designs, rng, noise, 
     a = coefficients(PreciseMAP(rows)())
     b = coefficients(PreciseMAP(suffstat)())
     assert relative_error(b, a) <= 1e-10
+
+
+def test_precision_is_the_exact_posterior_precision_in_the_order_asked(designs):
+    """Known noise: the negative Hessian is X^T W X / sigma^2 plus the prior precision, for any order."""
+    ds = designs["weighted"]
+    model = linear_regression(
+        ds.X, ds.y, ridge_alpha=2.0, noise_sigma=1.3, sample_weight=ds.sample_weight
+    )
+    precise_map = PreciseMAP(model)
+    values = precise_map()
+    design = np.column_stack([np.ones(len(ds.y)), ds.X])
+    expected = design.T @ (ds.sample_weight[:, None] * design) / 1.3**2
+    expected[1:, 1:] += np.eye(ds.X.shape[1]) * 2.0 / 1.3**2
+    found = precise_map.precision(values, ["intercept", "beta"])
+    np.testing.assert_allclose(found, expected, rtol=1e-10)  # same sums, other order
+    swapped = precise_map.precision(values, ["beta", "intercept"])
+    np.testing.assert_allclose(swapped[-1, -1], expected[0, 0], rtol=1e-10)
+    np.testing.assert_allclose(swapped[:-1, :-1], expected[1:, 1:], rtol=1e-10)
