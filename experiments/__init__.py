@@ -16,6 +16,7 @@ EXPERIMENTS = {
     "choosing_lambda": "Where alpha comes from: RidgeCV vs evidence (BayesianRidge) vs PSIS-LOO vs a hierarchical twin",
     "lasso_laplace": "the Lasso is the MAP of a Laplace prior: exact zeros vs a posterior with no mass at zero",
     "approximations": "From a point to the whole posterior: MAP, Laplace, ADVI, Pathfinder, NUTS vs the exact answer",
+    "twin_panel": "every supported estimator's twin, on real and ill-conditioned tables: its MAP is the estimator",
 }
 """Every experiment, in the order ``make reproduce`` runs them, with its one-line claim."""
 

@@ -878,6 +878,9 @@ def parse_path(text: str, family: str) -> tuple[float, ...]:
     except ValueError:
         raise DataError(f"--path must be comma-separated numbers, got {text!r}") from None
     for value in values:
+        if family == "logistic" and not (np.isfinite(value) and value > 0):
+            # Every path point is a Normal prior's variance C (one compiled model per path).
+            raise DataError(f"C must be finite and > 0 on a path, got {value:g}")
         validate_glm(
             [[0.0], [1.0]],
             [0.0, 1.0],

@@ -28,9 +28,12 @@ from typing import NamedTuple
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
+import scipy.optimize
 from sklearn.linear_model import LogisticRegression, PoissonRegressor
 
 from models.data import DataError, validate_arrays
+from models.penalties import logistic_elasticnet_prior_scales
+from models.sparse import laplace_normal_logp
 
 FAMILIES = ("logistic", "poisson")
 
@@ -61,7 +64,7 @@ def validate_glm(
     DataError
         One line: an unknown family; non-finite or misshapen arrays; a logistic target that is not 0/1 with
         both classes present; Poisson counts that are negative, not integers, or all zero; negative,
-        non-finite or all-zero sample weights; ``C <= 0`` or a non-finite ``C``; ``alpha < 0`` or a
+        non-finite or all-zero sample weights; ``C <= 0`` or NaN; ``alpha < 0`` or a
         non-finite alpha; ``solver='liblinear'`` (it penalizes the intercept) or an unknown solver.
     """
     if family not in FAMILIES:
@@ -98,8 +101,8 @@ def validate_glm(
             )
         if not np.all(np.isfinite(weights)) or np.any(weights < 0) or not np.any(weights > 0):
             raise DataError(f"{name}: sample weights must be finite, >= 0 and not all zero")
-    if logistic_C is not None and not (np.isfinite(logistic_C) and logistic_C > 0):
-        raise DataError(f"C must be finite and > 0, got {logistic_C:g}")
+    if logistic_C is not None and not logistic_C > 0:  # C = inf: no penalty
+        raise DataError(f"C must be > 0, got {logistic_C:g}")
     if poisson_alpha is not None and not (np.isfinite(poisson_alpha) and poisson_alpha >= 0):
         raise DataError(f"alpha must be finite and >= 0, got {poisson_alpha:g}")
     if solver is not None:
@@ -133,8 +136,9 @@ def _observe(distribution, eta, y_, sample_weight_, weighted: bool):
 
 
 def _glm(
-    X, y, weights, *, distribution, prior_sigma, fit_intercept, feature_names, penalty, weighted
+    X, y, weights, *, distribution, prior, fit_intercept, feature_names, weighted, feature_scale
 ):
+    """The GLM skeleton: data containers, ``beta = prior(sample_weight, scale)``, flat intercept, likelihood."""
     n, p = X.shape
     feature_names = [f"x{j}" for j in range(p)] if feature_names is None else list(feature_names)
     if len(feature_names) != p:
@@ -144,11 +148,10 @@ def _glm(
         X_ = pm.Data("X", X, dims=("obs_id", "feature"))
         y_ = pm.Data("y_observed", y.astype(np.int64), dims="obs_id")
         sample_weight_ = pm.Data("sample_weight", weights, dims="obs_id")
-        if penalty is None:
-            beta = pm.Flat("beta", dims="feature")
-        else:
-            penalty_ = pm.Data(*penalty)
-            beta = pm.Normal("beta", 0.0, prior_sigma(penalty_, sample_weight_), dims="feature")
+        scale = 1.0
+        if feature_scale is not None:
+            scale = pm.Data("feature_scale", _feature_scale(feature_scale, p), dims="feature")
+        beta = prior(sample_weight_, scale)
         eta = X_ @ beta
         if fit_intercept:
             eta = pm.Flat("intercept") + eta
@@ -156,10 +159,41 @@ def _glm(
     return model
 
 
+def _feature_scale(feature_scale, p: int) -> np.ndarray:
+    feature_scale = np.asarray(feature_scale, dtype=float)
+    if feature_scale.shape != (p,) or not np.all(np.isfinite(feature_scale) & (feature_scale > 0)):
+        raise DataError(f"feature_scale needs {p} finite positive values")
+    return feature_scale
+
+
+def logistic_prior_data(*, logistic_C: float, l1_ratio: float = 0.0) -> dict[str, np.ndarray]:
+    """``pm.Data`` values of :func:`logistic_regression`'s prior for ``LogisticRegression(C, l1_ratio)``.
+
+    ``{"logistic_C": C}`` for the l2 penalty, ``{"laplace_b": b}`` for l1, ``{"laplace_b": b, "normal_sigma":
+    tau}`` in between (:func:`models.penalties.logistic_elasticnet_prior_scales`), ``{}`` for ``C = inf``.
+    """
+    if np.isinf(logistic_C):
+        return {}
+    if l1_ratio == 0:
+        return {"logistic_C": np.float64(logistic_C)}
+    b, tau = logistic_elasticnet_prior_scales(logistic_C=logistic_C, l1_ratio=l1_ratio)
+    if l1_ratio == 1:
+        return {"laplace_b": np.float64(b)}
+    return {"laplace_b": np.float64(b), "normal_sigma": np.float64(tau)}
+
+
 def logistic_regression(
-    X, y, *, logistic_C: float, sample_weight=None, fit_intercept: bool = True, feature_names=None
+    X,
+    y,
+    *,
+    logistic_C: float,
+    l1_ratio: float = 0.0,
+    sample_weight=None,
+    fit_intercept: bool = True,
+    feature_names=None,
+    feature_scale=None,
 ) -> pm.Model:
-    """Build the twin of ``LogisticRegression(C=logistic_C)`` (l2 penalty, solver other than liblinear).
+    """Build the twin of ``LogisticRegression(C=logistic_C, l1_ratio=l1_ratio)`` (any solver but liblinear).
 
     Parameters
     ----------
@@ -167,34 +201,104 @@ def logistic_regression(
     y : array_like, shape (n,)
         0/1 labels, both present.
     logistic_C : float
-        scikit-learn's inverse penalty strength, finite and > 0: ``beta ~ N(0, C)``.
+        scikit-learn's inverse penalty strength, > 0. ``l1_ratio = 0``: ``beta ~ N(0, C)``; ``l1_ratio = 1``:
+        ``beta ~ Laplace(0, C)``; in between the elastic-net prior ``exp(-|beta| / b - beta**2 / (2 tau**2))``
+        (:func:`logistic_prior_data`). ``C = inf`` is a flat prior (no penalty): its MAP is the maximum
+        likelihood fit, which exists only when the classes are not separable and the design has full rank
+        (checked, see :func:`check_estimable`).
+    l1_ratio : float
+        In [0, 1], the share of the l1 penalty.
     sample_weight : array_like or None
         Multiplies row ``i``'s log-likelihood, as in ``LogisticRegression.fit(..., sample_weight=w)``.
     fit_intercept : bool
         Add an intercept with a flat (unpenalized) prior.
     feature_names : sequence of str or None
         Coordinates of the ``feature`` dim.
+    feature_scale : array_like or None
+        For sampling in standardized coordinates: the columns of ``X`` are the estimator's features divided by
+        ``feature_scale`` and ``beta_j`` is ``feature_scale_j`` times the estimator's coefficient, so each
+        prior scale is multiplied by ``feature_scale_j`` (``pm.Data`` ``feature_scale``). The same posterior,
+        in other coordinates.
 
     Returns
     -------
     pm.Model
         Free variables ``intercept`` (when fitted) and ``beta`` (dim ``feature``); observed ``y`` (dim
-        ``obs_id``); ``pm.Data`` ``X``, ``y_observed``, ``sample_weight`` and ``logistic_C``.
+        ``obs_id``); ``pm.Data`` ``X``, ``y_observed``, ``sample_weight`` and the prior's (see
+        :func:`logistic_prior_data`).
     """
+    if not 0.0 <= l1_ratio <= 1.0:
+        raise DataError(f"l1_ratio must be in [0, 1], got {l1_ratio:g}")
     X, y, weights = validate_glm(
         X, y, family="logistic", sample_weight=sample_weight, logistic_C=logistic_C
     )
+    data = logistic_prior_data(logistic_C=logistic_C, l1_ratio=l1_ratio)
+    if not data:
+        check_estimable(X, y, weights, fit_intercept=fit_intercept)
+
+    def prior(_, scale):
+        if not data:
+            return pm.Flat("beta", dims="feature")
+        if "logistic_C" in data:
+            sigma = pt.sqrt(pm.Data("logistic_C", data["logistic_C"])) * scale
+            return pm.Normal("beta", 0.0, sigma, dims="feature")
+        laplace_b = pm.Data("laplace_b", data["laplace_b"]) * scale
+        if "normal_sigma" not in data:
+            return pm.Laplace("beta", 0.0, laplace_b, dims="feature")
+        normal_sigma = pm.Data("normal_sigma", data["normal_sigma"]) * scale
+        return pm.CustomDist(
+            "beta", laplace_b, normal_sigma, logp=laplace_normal_logp, dims="feature"
+        )
+
     return _glm(
         X,
         y,
         weights,
         distribution="bernoulli",
-        prior_sigma=lambda C, _: pt.sqrt(C),
+        prior=prior,
         fit_intercept=fit_intercept,
         feature_names=feature_names,
-        penalty=("logistic_C", float(logistic_C)),
         weighted=sample_weight is not None,
+        feature_scale=feature_scale,
     )
+
+
+def check_estimable(X, y, weights, *, fit_intercept: bool = True) -> None:
+    """Raise unless the unpenalized logistic fit exists: full-rank design and no separation.
+
+    Separation (complete or quasi-complete) is decided by a linear program (as Konis 2007): on the
+    standardized design (rows of zero weight dropped), maximize ``sum_i s_i eta_i`` subject to
+    ``s_i eta_i >= 0`` for every row, ``s_i = 2 y_i - 1``, ``eta = intercept + X beta``, with every coefficient
+    in [-1, 1]. A positive optimum is a direction in which the likelihood increases without bound.
+
+    Raises
+    ------
+    DataError
+        One line naming the problem: a design of deficient rank, or separable classes.
+    """
+    keep = weights > 0
+    X, y = X[keep], y[keep]
+    Z = (X - X.mean(axis=0)) / np.where(X.std(axis=0) > 0, X.std(axis=0), 1.0)
+    design = np.column_stack([np.ones(len(Z)), Z]) if fit_intercept else Z
+    rank = np.linalg.matrix_rank(design)
+    if rank < design.shape[1]:
+        raise DataError(
+            f"the design has rank {rank} < {design.shape[1]} coefficients: without a penalty (C = inf) "
+            "the likelihood is flat in some direction and has no unique maximum; use a finite C"
+        )
+    signed = (2.0 * y - 1.0)[:, None] * design
+    result = scipy.optimize.linprog(
+        -signed.sum(axis=0),
+        A_ub=-signed,
+        b_ub=np.zeros(len(signed)),
+        bounds=[(-1.0, 1.0)] * design.shape[1],
+        method="highs",
+    )
+    if result.status == 0 and -result.fun > 1e-7 * len(signed):
+        raise DataError(
+            "the classes are separable by a linear combination of the features: without a penalty "
+            "(C = inf) the likelihood has no maximum (the coefficients diverge); use a finite C"
+        )
 
 
 def poisson_regression(
@@ -205,6 +309,7 @@ def poisson_regression(
     sample_weight=None,
     fit_intercept: bool = True,
     feature_names=None,
+    feature_scale=None,
 ) -> pm.Model:
     """Build the twin of ``PoissonRegressor(alpha=poisson_alpha)``.
 
@@ -221,6 +326,8 @@ def poisson_regression(
         Add an intercept with a flat (unpenalized) prior.
     feature_names : sequence of str or None
         Coordinates of the ``feature`` dim.
+    feature_scale : array_like or None
+        Standardized coordinates, as in :func:`logistic_regression`.
 
     Returns
     -------
@@ -230,16 +337,24 @@ def poisson_regression(
     X, y, weights = validate_glm(
         X, y, family="poisson", sample_weight=sample_weight, poisson_alpha=poisson_alpha
     )
+
+    def prior(sample_weight_, scale):
+        if poisson_alpha == 0:
+            return pm.Flat("beta", dims="feature")
+        alpha = pm.Data("poisson_alpha", float(poisson_alpha))
+        sigma = scale / pt.sqrt(pt.sum(sample_weight_) * alpha)
+        return pm.Normal("beta", 0.0, sigma, dims="feature")
+
     return _glm(
         X,
         y,
         weights,
         distribution="poisson",
-        prior_sigma=lambda alpha, w: 1.0 / pt.sqrt(pt.sum(w) * alpha),
+        prior=prior,
         fit_intercept=fit_intercept,
         feature_names=feature_names,
-        penalty=None if poisson_alpha == 0 else ("poisson_alpha", float(poisson_alpha)),
         weighted=sample_weight is not None,
+        feature_scale=feature_scale,
     )
 
 

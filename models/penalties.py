@@ -12,8 +12,9 @@ Conventions (scikit-learn >= 1.8):
   rescaled to sum to ``n``.
 * ``ElasticNet(alpha, l1_ratio)`` adds ``alpha * (1 - l1_ratio) / 2 * ||w||**2`` to that Lasso objective,
   with ``alpha * l1_ratio`` in front of ``||w||_1``.
-* ``LogisticRegression(C)`` (l2, lbfgs or newton-cholesky) minimizes
-  ``C * sum_i w_i logloss_i + ||w||**2 / 2``; the intercept is not penalized.
+* ``LogisticRegression(C, l1_ratio)`` (any solver but liblinear) minimizes
+  ``C * sum_i w_i logloss_i + l1_ratio * ||w||_1 + (1 - l1_ratio) * ||w||**2 / 2``; the intercept is not
+  penalized; ``C = inf`` is no penalty. ``l1_ratio > 0`` needs the saga solver.
 * ``PoissonRegressor(alpha)`` minimizes ``1/(2 sum_i w_i) sum_i w_i deviance_i + alpha/2 * ||w||**2``.
 """
 
@@ -110,6 +111,20 @@ def logistic_prior_sigma(*, logistic_C):
     ``||w||**2 / (2 C)``: a ``N(0, C)`` prior on each coefficient and a flat prior on the intercept.
     """
     return float(np.sqrt(logistic_C))
+
+
+def logistic_elasticnet_prior_scales(*, logistic_C, l1_ratio):
+    """Laplace scale ``b`` and Normal scale ``tau`` whose MAP is ``LogisticRegression(C, l1_ratio)``.
+
+    The objective divided by ``C`` is the negative log-likelihood plus ``(l1_ratio / C) ||w||_1`` and
+    ``(1 - l1_ratio) / (2 C) ||w||**2``: the prior density proportional to
+    ``exp(-|w| / b - w**2 / (2 tau**2))`` with ``b = C / l1_ratio`` and ``tau = sqrt(C / (1 - l1_ratio))``
+    (``inf`` for a part that is absent). ``l1_ratio = 0`` is :func:`logistic_prior_sigma`.
+    """
+    with np.errstate(divide="ignore"):
+        laplace_b = np.float64(logistic_C) / np.float64(l1_ratio)
+        normal_sigma = np.sqrt(np.float64(logistic_C) / np.float64(1.0 - l1_ratio))
+    return float(laplace_b), float(normal_sigma)
 
 
 def poisson_prior_sigma(*, poisson_alpha, n_samples):

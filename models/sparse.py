@@ -62,8 +62,15 @@ def _scikit_weights(sample_weight, n):
     return sample_weight * (n / sample_weight.sum())
 
 
-def _regression_model(X, y, *, noise_sigma, sample_weight, fit_intercept, feature_names, prior):
-    """The shared skeleton: data containers, ``beta = prior(model)``, flat intercept, Gaussian likelihood."""
+def _regression_model(
+    X, y, *, noise_sigma, sample_weight, fit_intercept, feature_names, prior, feature_scale=None
+):
+    """The shared skeleton: data containers, ``beta = prior(scale)``, flat intercept, Gaussian likelihood.
+
+    ``scale`` multiplies the prior's scales: 1, or the ``pm.Data`` ``feature_scale`` when the columns of ``X``
+    are the estimator's features divided by it (standardized coordinates, in which ``beta_j`` is
+    ``feature_scale_j`` times the estimator's coefficient: the same posterior).
+    """
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)
     n, p = X.shape
@@ -74,7 +81,13 @@ def _regression_model(X, y, *, noise_sigma, sample_weight, fit_intercept, featur
         X_ = pm.Data("X", X, dims=("obs_id", "feature"))
         y_ = pm.Data("y_observed", y, dims="obs_id")
         sample_weight_ = pm.Data("sample_weight", _scikit_weights(sample_weight, n), dims="obs_id")
-        beta = prior()
+        scale = 1.0
+        if feature_scale is not None:
+            feature_scale = np.asarray(feature_scale, dtype=float)
+            if feature_scale.shape != (p,) or not np.all(feature_scale > 0):
+                raise ValueError(f"feature_scale needs {p} positive values")
+            scale = pm.Data("feature_scale", feature_scale, dims="feature")
+        beta = prior(scale)
         mu = X_ @ beta
         if fit_intercept:
             mu = pm.Flat("intercept") + mu
@@ -92,6 +105,7 @@ def laplace_regression(
     sample_weight=None,
     fit_intercept: bool = True,
     feature_names=None,
+    feature_scale=None,
 ) -> pm.Model:
     """Build the Laplace twin of ``Lasso(alpha=lasso_alpha)``.
 
@@ -108,6 +122,9 @@ def laplace_regression(
     fit_intercept : bool
         Add an intercept with a flat (unpenalized) prior.
     feature_names : sequence of str or None
+    feature_scale : array_like or None
+        Standardized coordinates: the columns of ``X`` are the estimator's features divided by
+        ``feature_scale`` and the prior scales are multiplied by it (``pm.Data`` ``feature_scale``).
 
     Returns
     -------
@@ -120,9 +137,9 @@ def laplace_regression(
     n = np.shape(X)[0]
     data = lasso_prior_data(lasso_alpha=lasso_alpha, noise_sigma=noise_sigma, n_samples=n)
 
-    def prior():
+    def prior(scale):
         laplace_b = pm.Data("laplace_b", data["laplace_b"])
-        return pm.Laplace("beta", mu=0.0, b=laplace_b, dims="feature")
+        return pm.Laplace("beta", mu=0.0, b=laplace_b * scale, dims="feature")
 
     return _regression_model(
         X,
@@ -132,10 +149,11 @@ def laplace_regression(
         fit_intercept=fit_intercept,
         feature_names=feature_names,
         prior=prior,
+        feature_scale=feature_scale,
     )
 
 
-def _laplace_normal_logp(value, laplace_b, normal_sigma):
+def laplace_normal_logp(value, laplace_b, normal_sigma):
     """Log-density of ``exp(-|w| / b - w**2 / (2 tau**2)) / Z``.
 
     ``Z = 2 int_0^inf exp(-w / b - w**2 / (2 tau**2)) dw = tau sqrt(2 pi) erfcx(tau / (sqrt(2) b))``, written
@@ -162,6 +180,7 @@ def elasticnet_regression(
     sample_weight=None,
     fit_intercept: bool = True,
     feature_names=None,
+    feature_scale=None,
 ) -> pm.Model:
     """Build the twin of ``ElasticNet(alpha, l1_ratio)``: a Laplace times a Normal factor on each coefficient.
 
@@ -178,11 +197,11 @@ def elasticnet_regression(
         alpha=alpha, l1_ratio=l1_ratio, noise_sigma=noise_sigma, n_samples=n
     )
 
-    def prior():
-        laplace_b = pm.Data("laplace_b", data["laplace_b"])
-        normal_sigma = pm.Data("normal_sigma", data["normal_sigma"])
+    def prior(scale):
+        laplace_b = pm.Data("laplace_b", data["laplace_b"]) * scale
+        normal_sigma = pm.Data("normal_sigma", data["normal_sigma"]) * scale
         return pm.CustomDist(
-            "beta", laplace_b, normal_sigma, logp=_laplace_normal_logp, dims="feature"
+            "beta", laplace_b, normal_sigma, logp=laplace_normal_logp, dims="feature"
         )
 
     return _regression_model(
@@ -193,6 +212,7 @@ def elasticnet_regression(
         fit_intercept=fit_intercept,
         feature_names=feature_names,
         prior=prior,
+        feature_scale=feature_scale,
     )
 
 
@@ -254,7 +274,7 @@ def regularized_horseshoe_regression(
         expected_nonzero=expected_nonzero, n_features=p, noise_sigma=noise_sigma, n_samples=n
     )
 
-    def prior():
+    def prior(_):
         z = pm.Normal("z", 0.0, 1.0, dims="feature")
         local_a = pm.HalfNormal("local_a", 1.0, dims="feature")
         local_g = pm.InverseGamma("local_g", 0.5, 0.5, dims="feature")
@@ -303,9 +323,10 @@ class SparseMAP:
     The active-set method (Osborne, Presnell & Turlach 2000, as in the feature-sign search of Lee et al. 2007)
     keeps a set of non-zero coefficients with fixed signs (plus the unpenalized intercept); on it the objective
     is smooth, ``f + s^T beta / b``, and a Newton step with the exact Hessian restricted to the set solves it
-    exactly when ``f`` is quadratic, as for the Gaussian twins with known noise here (for a non-quadratic
-    ``f`` the steps have no line search: not used that way in priorlab). A coefficient whose step would cross
-    zero stops the step at the crossing and is set to exactly 0 and removed; when the set is optimal, the
+    exactly when ``f`` is quadratic, as for the Gaussian twins with known noise here. For a non-quadratic ``f``
+    (the l1 logistic twin) the Newton steps on a set repeat until it is optimal, each with a backtracking
+    (Armijo) line search on the objective, so that every step decreases it. A coefficient whose step would
+    cross zero stops the step at the crossing and is set to exactly 0 and removed; when the set is optimal, the
     zero coefficient that violates ``|g_j| <= 1 / b`` most enters with the sign ``-sign(g_j)``. It ends when
     no coefficient violates the subgradient conditions beyond rounding; :class:`Optimality` reports how far
     from them the result is.
@@ -330,6 +351,10 @@ class SparseMAP:
             model.rvs_to_transforms[model.values_to_rvs[v]] is not None for v in model.value_vars
         ):
             raise ValueError("SparseMAP needs untransformed free variables")
+        if "feature_scale" in model.named_vars:
+            raise ValueError(
+                "SparseMAP needs one Laplace scale for all coefficients (no feature_scale)"
+            )
         beta = model.rvs_to_values[model[penalized]]
         laplace_b = model[laplace_scale]
         smooth = model.logp(jacobian=False) + pt.sum(pt.abs(beta)) / laplace_b
@@ -402,7 +427,7 @@ class SparseMAP:
         x = (self._x0 if start is None else np.asarray(start, dtype=float)).copy()
         max_iterations = 20 * (x.size + 10) if max_iterations is None else max_iterations
         weight = float(self._weight())
-        _, grad, hess = self._f(x)
+        value, grad, hess = self._f(x)
         iterations = 0
         optimal_on_set = False
         while iterations < max_iterations:
@@ -421,9 +446,8 @@ class SparseMAP:
                 optimal_on_set = True
                 continue
             current = x[active]
-            step, ray = self._newton_step(
-                grad[active] + weight * sign[active], hess[np.ix_(active, active)]
-            )
+            restricted_grad = grad[active] + weight * sign[active]
+            step, ray = self._newton_step(restricted_grad, hess[np.ix_(active, active)])
             # Stop at the first coefficient of the set that would cross zero; it leaves the set at exactly 0.
             # Along a ray (a singular Hessian: the objective is linear there) only a crossing stops the step.
             toward_zero = sign[active] * step < 0.0
@@ -435,14 +459,17 @@ class SparseMAP:
             length = float(ratio.min()) if ray else min(1.0, float(ratio.min()))
             if not np.isfinite(length):
                 raise FloatingPointError("the log posterior is unbounded along a ray: no MAP")
+            full_length = length
+            if not ray:
+                length = self._line_search(x, value, active, step, restricted_grad @ step, length)
             new = x.copy()
             new[active] = current + length * step
             new[np.flatnonzero(active)[ratio <= length]] = 0.0
             # No coefficient may change sign inside the set (rounding next to a crossing).
             flipped = self._penalized & (np.sign(new) * sign < 0.0)
             new[flipped] = 0.0
-            _, grad, hess = self._f(new)
-            optimal_on_set = not ray and length == 1.0 and not np.any(flipped)
+            value, grad, hess = self._f(new)
+            optimal_on_set = not ray and length == full_length == 1.0 and not np.any(flipped)
             if optimal_on_set and not np.array_equal(new, x):
                 # Another Newton step on the same set if rounding (or a non-quadratic f) left a residual.
                 optimal_on_set = self._restricted_optimal(new, grad, hess, weight)
@@ -451,6 +478,25 @@ class SparseMAP:
         values["_optimality"] = self.optimality(x, iterations)
         values["_x"] = x
         return values
+
+    def _line_search(self, x, value, active, step, slope, length, shrink=0.5, max_halvings=60):
+        """The step length along ``step`` (from ``length``) that decreases the objective enough (Armijo).
+
+        On the current orthant the objective is ``f + weight * sign^T beta``, with slope ``slope`` along
+        ``step``. A quadratic ``f`` always accepts the Newton step (or the crossing before it); a
+        non-quadratic ``f`` (the logistic likelihood) may need shorter steps far from the MAP. Differences at
+        the rounding level of the objective count as no increase, so steps next to the MAP are accepted.
+        """
+        weight = float(self._weight())
+        start = value + weight * np.abs(x[self._penalized]).sum()
+        slack = 1e-13 * (abs(start) + 1.0)
+        for _ in range(max_halvings):
+            trial = x.copy()
+            trial[active] = x[active] + length * step
+            if self.objective(trial) <= start + 1e-4 * length * slope + slack:
+                return length
+            length *= shrink
+        return length
 
     def _tolerance(self, grad, hess, x, weight):
         """Rounding level of the subgradient conditions: the gradient's terms are about ``|H| |x|``."""

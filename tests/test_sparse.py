@@ -115,9 +115,7 @@ def test_elasticnet_prior_scales_follow_the_data_after_set_data(diabetes):
 @pytest.mark.parametrize(("laplace_b", "normal_sigma"), [(1.0, 1.0), (0.01, 3.0), (5.0, 0.1)])
 def test_elasticnet_prior_density_integrates_to_one(laplace_b, normal_sigma):
     w = pt.dscalar("w")
-    density = pytensor.function(
-        [w], pt.exp(sparse._laplace_normal_logp(w, laplace_b, normal_sigma))
-    )
+    density = pytensor.function([w], pt.exp(sparse.laplace_normal_logp(w, laplace_b, normal_sigma)))
     half = 40 * min(laplace_b, normal_sigma)  # the narrower factor sets the width
     total, error = scipy.integrate.quad(density, -half, half, points=[0.0], limit=200)
     assert error < 1e-9
