@@ -147,8 +147,13 @@ def cases(config: Config) -> list[tuple[str, str, object]]:
         ("raw_table_visits", "PoissonRegressor", PoissonRegressor(alpha=1e-4, **newton)),
     ]
     if config.fast:
-        keep = {"Ridge", "Lasso", "scaled LogisticRegression l1", "PoissonRegressor"}
-        panel = [case for case in panel if case[1] in keep and case[0] != "collinear"][:4]
+        keep = {
+            ("diabetes", "Ridge"),
+            ("diabetes", "Lasso"),
+            ("breast_cancer_10", "scaled LogisticRegression l1"),
+            ("raw_table_visits", "PoissonRegressor"),
+        }
+        panel = [case for case in panel if case[:2] in keep]
     return panel
 
 
@@ -255,7 +260,7 @@ def saga_tolerances(config: Config) -> pd.DataFrame:
         }
     )
     return pd.DataFrame(rows).assign(
-        map_kkt_violation=solution["_optimality"].nonzero,
+        map_kkt_violation=max(solution["_optimality"].nonzero, solution["_optimality"].zero),
         method=["saga"] * len(config.saga_tols) + ["active-set MAP"],
     )
 

@@ -266,8 +266,8 @@ def logistic_regression(
 def check_estimable(X, y, weights, *, fit_intercept: bool = True) -> None:
     """Raise unless the unpenalized logistic fit exists: full-rank design and no separation.
 
-    Separation (complete or quasi-complete) is decided by a linear program (as Konis 2007): on the
-    standardized design (rows of zero weight dropped), maximize ``sum_i s_i eta_i`` subject to
+    Separation (complete or quasi-complete) is decided by a linear program (as Konis 2007): on the scaled
+    design (centered too with an intercept; rows of zero weight dropped), maximize ``sum_i s_i eta_i`` subject to
     ``s_i eta_i >= 0`` for every row, ``s_i = 2 y_i - 1``, ``eta = intercept + X beta``, with every coefficient
     in [-1, 1]. A positive optimum is a direction in which the likelihood increases without bound.
 
@@ -278,7 +278,10 @@ def check_estimable(X, y, weights, *, fit_intercept: bool = True) -> None:
     """
     keep = weights > 0
     X, y = X[keep], y[keep]
-    Z = (X - X.mean(axis=0)) / np.where(X.std(axis=0) > 0, X.std(axis=0), 1.0)
+    scale = np.sqrt(np.mean(X**2, axis=0))
+    Z = X / np.where(scale > 0, scale, 1.0)  # scaling leaves rank and separation unchanged
+    if fit_intercept:  # with an intercept, centering too (it is absorbed by the intercept)
+        Z = Z - Z.mean(axis=0)
     design = np.column_stack([np.ones(len(Z)), Z]) if fit_intercept else Z
     rank = np.linalg.matrix_rank(design)
     if rank < design.shape[1]:
@@ -294,7 +297,9 @@ def check_estimable(X, y, weights, *, fit_intercept: bool = True) -> None:
         bounds=[(-1.0, 1.0)] * design.shape[1],
         method="highs",
     )
-    if result.status == 0 and -result.fun > 1e-7 * len(signed):
+    if result.status != 0:
+        raise DataError(f"could not decide whether the classes are separable ({result.message})")
+    if -result.fun > 1e-7 * len(signed):
         raise DataError(
             "the classes are separable by a linear combination of the features: without a penalty "
             "(C = inf) the likelihood has no maximum (the coefficients diverge); use a finite C"

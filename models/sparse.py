@@ -367,6 +367,7 @@ class SparseMAP:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
             self._f = pytensor.function([joined], [-smooth, grad, hess], mode="CVM")
+            self._value = pytensor.function([joined], -smooth, mode="CVM")
         self._weight = pytensor.function([], 1.0 / laplace_b, mode="CVM")
         sizes = [int(np.size(start[v.name])) for v in model.value_vars]
         offsets = np.cumsum([0, *sizes])
@@ -391,8 +392,7 @@ class SparseMAP:
 
     def objective(self, x) -> float:
         """Negative log posterior (without constants) at the raveled point ``x``."""
-        value, _, _ = self._f(x)
-        return float(value + self._weight() * np.abs(x[self._penalized]).sum())
+        return float(self._value(x) + self._weight() * np.abs(x[self._penalized]).sum())
 
     def optimality(self, x, iterations: int = 0) -> Optimality:
         """The subgradient conditions at ``x`` (see :class:`Optimality`)."""
@@ -434,6 +434,7 @@ class SparseMAP:
             iterations += 1
             active = ~self._penalized | (x != 0.0)
             sign = np.where(self._penalized, np.sign(x), 0.0)
+            entering = optimal_on_set
             if optimal_on_set:
                 violation = np.where(active, -np.inf, np.abs(grad) - weight)
                 j = int(np.argmax(violation))
@@ -462,6 +463,13 @@ class SparseMAP:
             full_length = length
             if not ray:
                 length = self._line_search(x, value, active, step, restricted_grad @ step, length)
+                if length == 0.0:
+                    # No step decreases the objective beyond rounding: the set is as optimal as it gets.
+                    # If the entering coefficient cannot move either, stop: Optimality reports how close.
+                    if entering:
+                        break
+                    optimal_on_set = True
+                    continue
             new = x.copy()
             new[active] = current + length * step
             new[np.flatnonzero(active)[ratio <= length]] = 0.0
@@ -487,6 +495,8 @@ class SparseMAP:
         non-quadratic ``f`` (the logistic likelihood) may need shorter steps far from the MAP. Differences at
         the rounding level of the objective count as no increase, so steps next to the MAP are accepted.
         """
+        if not slope < 0.0:
+            return 0.0  # not a descent direction (rounding at the optimum of the set)
         weight = float(self._weight())
         start = value + weight * np.abs(x[self._penalized]).sum()
         slack = 1e-13 * (abs(start) + 1.0)
@@ -496,7 +506,7 @@ class SparseMAP:
             if self.objective(trial) <= start + 1e-4 * length * slope + slack:
                 return length
             length *= shrink
-        return length
+        return 0.0
 
     def _tolerance(self, grad, hess, x, weight):
         """Rounding level of the subgradient conditions: the gradient's terms are about ``|H| |x|``."""

@@ -48,7 +48,7 @@ from sklearn.linear_model import (
 )
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import check_is_fitted
 
 from models import glm, sparse
@@ -142,7 +142,11 @@ def logistic_penalty(final: LogisticRegression) -> tuple[float, float]:
     ``C = inf``; otherwise ``l1_ratio`` (None counts as 0). ``C = inf`` is no penalty at all.
     """
     params = final.get_params()
-    C, penalty, l1_ratio = float(params["C"]), params["penalty"], params["l1_ratio"]
+    penalty, l1_ratio = params["penalty"], params["l1_ratio"]
+    try:
+        C = float(params["C"])
+    except (TypeError, ValueError):
+        raise DataError(f"C must be a number, got {params['C']!r}") from None
     if penalty is None:
         return np.inf, 0.0
     ratio = {"l2": 0.0, "l1": 1.0}.get(penalty, 0.0 if l1_ratio is None else float(l1_ratio))
@@ -666,14 +670,24 @@ def fit_twin(
         glm.validate_glm(
             X, y01, family="logistic" if kind_final is LogisticRegression else "poisson"
         )
+    if kind_final is LogisticRegression and np.isinf(logistic_penalty(final)[0]):
+        # Before any fit: without a penalty a separable or rank-deficient table has no maximum to fit.
+        # Both are unchanged by a StandardScaler (an affine map of the columns, absorbed by the intercept).
+        rows = np.ones(n) if sample_weight is None else sample_weight
+        glm.check_estimable(X, y01, rows, fit_intercept=bool(final.fit_intercept))
     table = frame if frame is not None else X
     fitted = _fit_estimator(estimator, final, table, y, sample_weight, p)
     scaler, final = unwrap(fitted)
     Z = X if scaler is None else np.asarray(scaler.transform(table), dtype=float)
     weights = sample_weight
     if kind_final is LogisticRegression and final.class_weight is not None:
-        # scikit-learn multiplies each row's weight by its class's weight: the same likelihood here.
-        class_weights = compute_sample_weight(final.class_weight, y)
+        # scikit-learn multiplies each row's weight by its class's weight ("balanced" counts the sample
+        # weights, _logistic.py): the same likelihood here.
+        classes = np.unique(y)
+        per_class = compute_class_weight(
+            final.class_weight, classes=classes, y=y, sample_weight=sample_weight
+        )
+        class_weights = per_class[np.searchsorted(classes, y)]
         weights = class_weights if weights is None else weights * class_weights
     spec = _spec(final, Z, y01, weights)
     T = _back_transform(scaler, p, spec.fit_intercept)

@@ -203,3 +203,24 @@ def test_laplace_posterior_matches_quadrature_in_mcse_units(rng):
     assert (
         near_zero < 0.2
     )  # the posterior has no point mass at zero, although the MAP may be exactly zero
+
+
+def test_line_search_shortens_an_overshooting_step_and_refuses_ascent(rng):
+    """On the l1 logistic twin (a non-quadratic likelihood), ten Newton steps at once overshoot: the Armijo
+    search returns a shorter length that decreases the objective; an ascent direction gets length 0."""
+    from models import glm
+
+    X = rng.standard_normal((60, 3))
+    y = (rng.random(60) < 1.0 / (1.0 + np.exp(-3.0 * X[:, 0]))).astype(float)
+    solver = sparse.SparseMAP(glm.logistic_regression(X, y, logistic_C=1.0, l1_ratio=1.0))
+    x = np.array([0.5, 1.0, -0.5, 0.2])  # intercept, then beta: every coefficient active
+    value, grad, hess = solver._f(x)
+    restricted = grad + float(solver._weight()) * np.where(solver._penalized, np.sign(x), 0.0)
+    newton, _ = solver._newton_step(restricted, hess)
+    active = np.ones(4, dtype=bool)
+    step = 10.0 * newton
+    length = solver._line_search(x, value, active, step, restricted @ step, 1.0)
+    assert 0.0 < length < 1.0
+    assert solver.objective(x + length * step) < solver.objective(x)
+    assert solver.objective(x + step) > solver.objective(x)  # the full step was an ascent
+    assert solver._line_search(x, value, active, -step, restricted @ -step, 1.0) == 0.0

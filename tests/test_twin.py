@@ -151,6 +151,13 @@ def test_logistic_class_weight_and_poisson_pipeline_maps_equal_estimators(rng):
     )
     fit = fit_twin(weighted, X, y, seed=4, **FAST_NUTS)
     assert fit.map_rel_error <= 1e-8
+    # "balanced" class weights count the sample weights, as scikit-learn does.
+    balanced = LogisticRegression(
+        C=0.5, class_weight="balanced", tol=1e-12, solver="newton-cholesky"
+    )
+    sample_weight = rng.gamma(2.0, 0.5, size=80)
+    fit = fit_twin(balanced, X, y, sample_weight=sample_weight, seed=4, **FAST_NUTS)
+    assert fit.map_rel_error <= 1e-8
     counts = rng.poisson(np.exp(0.3 + X @ np.array([0.5, 0.0, -0.3]))).astype(float)
     pipeline = make_pipeline(
         StandardScaler(), PoissonRegressor(alpha=0.01, solver="newton-cholesky", tol=1e-12)
@@ -228,6 +235,25 @@ def test_unpenalized_logistic_without_a_maximum_fails_with_one_line(problem, rng
     assert "\n" not in str(error.value)
     # A finite C has a proper Normal prior: the same data are fine.
     glm.logistic_regression(X, y, logistic_C=1.0)
+
+
+def test_estimability_without_intercept_uses_the_uncentered_design():
+    """Without an intercept, centering would change the model: x = [1, 2, 3, 4] with y = [0, 0, 1, 1] has a
+    maximum through the origin; x = [-3, 1, 2, 100] with y = [0, 1, 1, 1] is separated by beta * x; the
+    columns x and x + 1 are independent."""
+    ones = np.ones(4)
+    x = np.array([[1.0], [2.0], [3.0], [4.0]])
+    glm.check_estimable(x, np.array([0.0, 0.0, 1.0, 1.0]), ones, fit_intercept=False)
+    with pytest.raises(DataError, match="separable"):
+        glm.check_estimable(x, np.array([0.0, 0.0, 1.0, 1.0]), ones, fit_intercept=True)
+    separated = np.array([[-3.0], [1.0], [2.0], [100.0]])
+    with pytest.raises(DataError, match="separable"):
+        glm.check_estimable(separated, np.array([0.0, 1.0, 1.0, 1.0]), ones, fit_intercept=False)
+    shifted = np.column_stack([np.arange(6.0), np.arange(6.0) + 1.0])
+    y = np.array([0.0, 1.0, 0.0, 1.0, 1.0, 0.0])
+    glm.check_estimable(shifted, y, np.ones(6), fit_intercept=False)
+    with pytest.raises(DataError, match="rank 2 < 3"):
+        glm.check_estimable(shifted, y, np.ones(6), fit_intercept=True)
 
 
 def test_standardized_coordinates_are_the_same_posterior(rng):
