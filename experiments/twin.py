@@ -82,7 +82,12 @@ def make_estimator(config: Config):
         if config.l1_ratio > 0 and np.isfinite(C):
             # Only saga fits an l1 part; it converges slowly, hence the tight settings.
             estimator = LogisticRegression(
-                C=C, l1_ratio=config.l1_ratio, solver="saga", tol=1e-10, max_iter=100_000
+                C=C,
+                l1_ratio=config.l1_ratio,
+                solver="saga",
+                tol=1e-10,
+                max_iter=100_000,
+                random_state=config.seed,  # saga visits the rows in a random order
             )
         else:
             estimator = LogisticRegression(C=C, solver="newton-cholesky", tol=1e-10, max_iter=1000)
