@@ -33,7 +33,7 @@ from sklearn.linear_model import LogisticRegression, PoissonRegressor
 
 from models.data import DataError, validate_arrays
 from models.penalties import logistic_elasticnet_prior_scales
-from models.sparse import laplace_normal_logp
+from models.sparse import l1_prior, prior_scale
 
 FAMILIES = ("logistic", "poisson")
 
@@ -148,22 +148,12 @@ def _glm(
         X_ = pm.Data("X", X, dims=("obs_id", "feature"))
         y_ = pm.Data("y_observed", y.astype(np.int64), dims="obs_id")
         sample_weight_ = pm.Data("sample_weight", weights, dims="obs_id")
-        scale = 1.0
-        if feature_scale is not None:
-            scale = pm.Data("feature_scale", _feature_scale(feature_scale, p), dims="feature")
-        beta = prior(sample_weight_, scale)
+        beta = prior(sample_weight_, prior_scale(feature_scale, p))
         eta = X_ @ beta
         if fit_intercept:
             eta = pm.Flat("intercept") + eta
         _observe(distribution, eta, y_, sample_weight_, weighted)
     return model
-
-
-def _feature_scale(feature_scale, p: int) -> np.ndarray:
-    feature_scale = np.asarray(feature_scale, dtype=float)
-    if feature_scale.shape != (p,) or not np.all(np.isfinite(feature_scale) & (feature_scale > 0)):
-        raise DataError(f"feature_scale needs {p} finite positive values")
-    return feature_scale
 
 
 def logistic_prior_data(*, logistic_C: float, l1_ratio: float = 0.0) -> dict[str, np.ndarray]:
@@ -242,13 +232,7 @@ def logistic_regression(
         if "logistic_C" in data:
             sigma = pt.sqrt(pm.Data("logistic_C", data["logistic_C"])) * scale
             return pm.Normal("beta", 0.0, sigma, dims="feature")
-        laplace_b = pm.Data("laplace_b", data["laplace_b"]) * scale
-        if "normal_sigma" not in data:
-            return pm.Laplace("beta", 0.0, laplace_b, dims="feature")
-        normal_sigma = pm.Data("normal_sigma", data["normal_sigma"]) * scale
-        return pm.CustomDist(
-            "beta", laplace_b, normal_sigma, logp=laplace_normal_logp, dims="feature"
-        )
+        return l1_prior(data, scale)
 
     return _glm(
         X,

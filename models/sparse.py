@@ -32,7 +32,7 @@ import scipy.linalg
 from pymc.pytensorf import join_nonshared_inputs
 from pymc.util import get_default_varnames
 
-from models.data import Dataset
+from models.data import DataError, Dataset
 from models.penalties import elasticnet_prior_scales, lasso_laplace_scale
 
 
@@ -81,19 +81,40 @@ def _regression_model(
         X_ = pm.Data("X", X, dims=("obs_id", "feature"))
         y_ = pm.Data("y_observed", y, dims="obs_id")
         sample_weight_ = pm.Data("sample_weight", _scikit_weights(sample_weight, n), dims="obs_id")
-        scale = 1.0
-        if feature_scale is not None:
-            feature_scale = np.asarray(feature_scale, dtype=float)
-            if feature_scale.shape != (p,) or not np.all(feature_scale > 0):
-                raise ValueError(f"feature_scale needs {p} positive values")
-            scale = pm.Data("feature_scale", feature_scale, dims="feature")
-        beta = prior(scale)
+        beta = prior(prior_scale(feature_scale, p))
         mu = X_ @ beta
         if fit_intercept:
             mu = pm.Flat("intercept") + mu
         sigma = float(noise_sigma) / pt.sqrt(sample_weight_)
         pm.Normal("y", mu=mu, sigma=sigma, observed=y_, dims="obs_id")
     return model
+
+
+def prior_scale(feature_scale, p: int):
+    """Inside a model: the factor of every prior scale, 1 or the ``pm.Data`` ``feature_scale`` (dim
+    ``feature``) of standardized coordinates.
+
+    Raises
+    ------
+    DataError
+        ``feature_scale`` is not ``p`` finite positive values.
+    """
+    if feature_scale is None:
+        return 1.0
+    feature_scale = np.asarray(feature_scale, dtype=float)
+    if feature_scale.shape != (p,) or not np.all(np.isfinite(feature_scale) & (feature_scale > 0)):
+        raise DataError(f"feature_scale needs {p} finite positive values")
+    return pm.Data("feature_scale", feature_scale, dims="feature")
+
+
+def l1_prior(data: dict, scale=1.0):
+    """Inside a model: ``beta`` with a Laplace prior (``pm.Data`` ``laplace_b``) or, when ``data`` also has
+    ``normal_sigma``, the elastic-net prior :func:`laplace_normal_logp`; both scales times ``scale``."""
+    laplace_b = pm.Data("laplace_b", data["laplace_b"]) * scale
+    if "normal_sigma" not in data:
+        return pm.Laplace("beta", mu=0.0, b=laplace_b, dims="feature")
+    normal_sigma = pm.Data("normal_sigma", data["normal_sigma"]) * scale
+    return pm.CustomDist("beta", laplace_b, normal_sigma, logp=laplace_normal_logp, dims="feature")
 
 
 def laplace_regression(
@@ -137,10 +158,6 @@ def laplace_regression(
     n = np.shape(X)[0]
     data = lasso_prior_data(lasso_alpha=lasso_alpha, noise_sigma=noise_sigma, n_samples=n)
 
-    def prior(scale):
-        laplace_b = pm.Data("laplace_b", data["laplace_b"])
-        return pm.Laplace("beta", mu=0.0, b=laplace_b * scale, dims="feature")
-
     return _regression_model(
         X,
         y,
@@ -148,7 +165,7 @@ def laplace_regression(
         sample_weight=sample_weight,
         fit_intercept=fit_intercept,
         feature_names=feature_names,
-        prior=prior,
+        prior=lambda scale: l1_prior(data, scale),
         feature_scale=feature_scale,
     )
 
@@ -197,13 +214,6 @@ def elasticnet_regression(
         alpha=alpha, l1_ratio=l1_ratio, noise_sigma=noise_sigma, n_samples=n
     )
 
-    def prior(scale):
-        laplace_b = pm.Data("laplace_b", data["laplace_b"]) * scale
-        normal_sigma = pm.Data("normal_sigma", data["normal_sigma"]) * scale
-        return pm.CustomDist(
-            "beta", laplace_b, normal_sigma, logp=laplace_normal_logp, dims="feature"
-        )
-
     return _regression_model(
         X,
         y,
@@ -211,7 +221,7 @@ def elasticnet_regression(
         sample_weight=sample_weight,
         fit_intercept=fit_intercept,
         feature_names=feature_names,
-        prior=prior,
+        prior=lambda scale: l1_prior(data, scale),
         feature_scale=feature_scale,
     )
 

@@ -14,7 +14,8 @@ The twins reuse the suite's pieces: :func:`models.linear.linear_regression` with
 (Lasso, ElasticNet: :class:`models.sparse.SparseMAP` with exact zeros, NUTS), :mod:`models.glm` (logistic,
 Poisson: PreciseMAP, or SparseMAP for a logistic l1 part; NUTS). NUTS samples in standardized coordinates
 (columns centered and divided by their SD, prior scales multiplied by it: the same posterior), so that columns
-on wildly different scales (a year, an income) do not defeat its step size; draws are mapped back exactly.
+on wildly different scales (a year, an income) do not defeat its step size; draws are mapped back exactly. The
+logistic (l2 or no penalty) and Poisson MAPs are found on that same model and mapped back the same way.
 
 Noise scale: Ridge and RidgeCV use the unknown-noise conjugate twin (its MAP in ``beta`` is Ridge's for every
 ``sigma``; exact Student-t posterior); BayesianRidge its fitted ``1 / sqrt(alpha_)``
@@ -686,11 +687,6 @@ def fit_twin(
         glm.validate_glm(
             X, y01, family="logistic" if kind_final is LogisticRegression else "poisson"
         )
-    if kind_final is LogisticRegression and np.isinf(logistic_penalty(final)[0]):
-        # Before any fit: without a penalty a separable or rank-deficient table has no maximum to fit.
-        # Both are unchanged by a StandardScaler (an affine map of the columns, absorbed by the intercept).
-        rows = np.ones(n) if sample_weight is None else sample_weight
-        glm.check_estimable(X, y01, rows, fit_intercept=bool(final.fit_intercept))
     table = frame if frame is not None else X
     fitted = _fit_estimator(estimator, final, table, y, sample_weight, p)
     scaler, final = unwrap(fitted)
@@ -714,14 +710,23 @@ def fit_twin(
         estimator_fitted = np.concatenate(
             [[float(np.ravel(final.intercept_)[0])], estimator_fitted]
         )
-    reference = _reference(spec, Z, y01, weights, final)
-
-    model = _model(spec, Z, y01, weights, list(names))
+    if spec.kind != "ridge":
+        # Sampled by NUTS in standardized coordinates (columns centered when there is an intercept, and
+        # divided by their SD; the prior scales follow): the same posterior, mapped back exactly by S. Built
+        # before the reference fit: without a penalty the builder refuses a table with no maximum.
+        center = Z.mean(axis=0) if spec.fit_intercept else np.zeros(p)
+        scale = Z.std(axis=0)
+        standardized = _model(spec, (Z - center) / scale, y01, weights, list(names), scale)
+        S = unstandardize(center, scale, spec.fit_intercept)
     l1_logistic = spec.kind == "logistic" and spec.penalty["l1_ratio"] > 0
     if spec.kind in ("lasso", "elasticnet") or l1_logistic:
-        map_fitted = coefficients(sparse.SparseMAP(model)())
+        # SparseMAP's L1 weight is one number: the model on the fitted-space features.
+        map_fitted = coefficients(sparse.SparseMAP(_model(spec, Z, y01, weights, list(names)))())
+    elif spec.kind == "ridge":
+        map_fitted = coefficients(PreciseMAP(_model(spec, Z, y01, weights, list(names)))())
     else:
-        map_fitted = coefficients(PreciseMAP(model)())
+        map_fitted = S @ coefficients(PreciseMAP(standardized)())
+    reference = _reference(spec, Z, y01, weights, final)
     rng = np.random.default_rng(seed)
 
     targets = {
@@ -784,12 +789,6 @@ def fit_twin(
         diagnostics = None
     else:
         exact = None
-        # NUTS samples in standardized coordinates (columns centered when there is an intercept, and
-        # divided by their SD; the prior scales follow): the same posterior, mapped back exactly.
-        center = Z.mean(axis=0) if spec.fit_intercept else np.zeros(p)
-        scale = Z.std(axis=0)
-        standardized = _model(spec, (Z - center) / scale, y01, weights, list(names), scale)
-        S = unstandardize(center, scale, spec.fit_intercept)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             nuts = sample_nuts(
