@@ -685,6 +685,7 @@ def main(argv=None) -> int:
     extra = {name: {k: v for k, v in e.items()} for name, e in result.extra.items()}
     write_metadata(
         out / "metadata.json",
+        module=f"experiments.{NAME}",
         config=asdict(config),
         seed=config.seed,
         seconds=result.seconds | {"total": time.perf_counter() - start},

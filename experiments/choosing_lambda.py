@@ -90,8 +90,10 @@ FAST = Config(
     datasets=("well_conditioned",),
     alphas=tuple(np.logspace(-6, 6, 121)),
     loo_alphas=(1e-2, 1.0, 1e2),
-    draws=500,
-    tune=500,
+    loo_draws=300,
+    loo_tune=300,
+    draws=300,
+    tune=300,
     map_start_factors=(1.0,),
     compare_noncentered=False,
 )
@@ -693,6 +695,7 @@ def main(argv=None) -> int:
     seconds = result.seconds | {"total": time.perf_counter() - start}
     write_metadata(
         out / "metadata.json",
+        module=f"experiments.{NAME}",
         config=asdict(config),
         seed=config.seed,
         seconds=seconds,

@@ -104,6 +104,8 @@ FAST = Config(
     separation_posteriors=(1.0, 100.0),
     separation_default_map=False,
     extra_poisson_data=False,
+    draws=300,
+    tune=300,
 )
 
 
@@ -964,6 +966,7 @@ def main(argv=None) -> int:
     plt.close("all")
     write_metadata(
         out / "metadata.json",
+        module=f"experiments.{NAME}",
         config=asdict(config)
         | {"data": args.data.name if args.data else "bundled", "family": args.family},
         seed=config.seed,

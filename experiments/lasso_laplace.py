@@ -87,7 +87,11 @@ class Config:
 
 FAST = Config(
     n_path=5,
+    nuts_fractions=(0.1,),
     elasticnet_fractions=(0.1,),
+    draws=300,
+    tune=300,
+    chains=2,
     l1_ratios=(0.5,),
     sparse_shape=(100, 20, 4),
 )
@@ -694,6 +698,7 @@ def main(argv=None) -> int:
         write_posterior(idata, out / f"posterior_{name}.nc")
     write_metadata(
         out / "metadata.json",
+        module=f"experiments.{NAME}",
         config=asdict(config) | {"horseshoe_target_accept": HORSESHOE_TARGET_ACCEPT},
         seed=config.seed,
         seconds=result.seconds | {"total": time.perf_counter() - start},

@@ -101,22 +101,22 @@ class Config:
 # Compilation dominates a smoke run (a nutpie compile took 10-35 s on the loaded 2-core machine): one p for
 # every sufficient-statistics fit (compiled once), PyMC's sampler only, no row-wise grid cells.
 FAST = Config(
-    draws=500,
-    tune=500,
+    draws=200,
+    tune=200,
     samplers=("pymc",),
     sampler_n=200,
     sampler_p=5,
     compare_n=5_000,
     compare_p=10,
-    rows_draws=500,
-    rows_tune=500,
+    rows_draws=200,
+    rows_tune=200,
     big_n=20_000,
     big_p=10,
     path_alphas=10,
     grid_n=(1_000, 10_000),
     grid_p=(10,),
-    grid_draws=500,
-    grid_tune=500,
+    grid_draws=200,
+    grid_tune=200,
     max_rows_work=0.0,
     replications=0,
     target_speedup=2.0,
@@ -666,6 +666,7 @@ def main(argv=None) -> int:
     write_figure(plot_scaling_nuts(result.scaling), out / "scaling_nuts.png")
     write_metadata(
         out / "metadata.json",
+        module=f"experiments.{NAME}",
         config=asdict(config),
         seed=config.seed,
         seconds=result.seconds | {"total": time.perf_counter() - start},

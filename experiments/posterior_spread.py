@@ -72,7 +72,7 @@ class Config:
     chains: int = 2
 
 
-FAST = Config(n_exact=200, n_nuts=4, draws=1000, tune=500)
+FAST = Config(n_exact=200, n_nuts=2, draws=300, tune=300)
 
 PRIOR_LABELS = {1.0: "well-specified", 0.1: "prior 10x too small", 10.0: "prior 10x too large"}
 
@@ -549,6 +549,7 @@ def main(argv=None) -> int:
     seconds = result.seconds | {"total": time.perf_counter() - start}
     write_metadata(
         out / "metadata.json",
+        module=f"experiments.{NAME}",
         config=asdict(config)
         | {"data": "diabetes", "ridge_alpha_selection": "RidgeCV leave-one-out"},
         seed=config.seed,

@@ -8,7 +8,7 @@ import json
 import sys
 
 from experiments import BENCHMARKS, EXPERIMENTS
-from models.results import RESULTS_DIR, write_atomic
+from models.results import RESULTS_DIR, TIMINGS_DIR, write_atomic
 
 
 def _format(value) -> str:
@@ -30,10 +30,15 @@ def experiment_section(name: str, claim: str) -> list[str]:
             "",
         ]
     metadata = json.loads(metadata_path.read_text())
+    timings_path = folder / TIMINGS_DIR / "timings.json"
+    timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
+    total = timings.get("seconds", {}).get("total")
     checks = metadata["checks"]
     passed = sum(check["passed"] for check in checks.values())
     lines += [
-        f"Seed {metadata['seed']}; {metadata['seconds']['total']:.0f} s on this run; "
+        f"Seed {metadata['seed']}; "
+        + (f"{total:.0f} s on the committed run; " if total is not None else "")
+        + f"code fingerprint `{metadata['code']['sha256'][:12]}`; "
         f"**{passed} of {len(checks)} checks passed**.",
         "",
         "| check | value | target | passed |",
@@ -45,6 +50,10 @@ def experiment_section(name: str, claim: str) -> list[str]:
     ]
     lines += ["", "| metric | value |", "|---|---|"]
     lines += [f"| {metric} | {_format(value)} |" for metric, value in metadata["metrics"].items()]
+    lines += [
+        f"| {metric} (timing) | {_format(value)} |"
+        for metric, value in timings.get("metrics", {}).items()
+    ]
     lines.append("")
     for figure in sorted(folder.glob("*.png")):
         lines += [f"![{name}: {figure.stem}]({name}/{figure.name})", ""]

@@ -252,6 +252,7 @@ def main(argv=None) -> int:
     write_posterior(twin.idata, out / "posterior.nc")
     write_metadata(
         out / "metadata.json",
+        module=f"experiments.{NAME}",
         config=asdict(config) | {"data": args.data.name, "target": args.target},
         seed=config.seed,
         seconds={"total": seconds},

@@ -77,7 +77,7 @@ class Config:
     fast: bool = False
 
 
-FAST = Config(tune=500, sampling_seeds=(1,), saga_tols=(1e-4, 1e-6), fast=True)
+FAST = Config(draws=300, tune=300, sampling_seeds=(1,), saga_tols=(1e-4, 1e-6), fast=True)
 
 
 def raw_table(rng: np.random.Generator, n: int = 200):
@@ -348,6 +348,7 @@ def main(argv=None) -> int:
     plt.close("all")
     write_metadata(
         out / "metadata.json",
+        module=f"experiments.{NAME}",
         config=asdict(config),
         seed=config.seed,
         seconds={"total": time.perf_counter() - start},

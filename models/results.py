@@ -4,6 +4,8 @@ Every file is written to a temporary file in the same folder and renamed into pl
 leaves either the old file or the new one, never half of one. ``metadata.json`` is written last.
 """
 
+import ast
+import hashlib
 import json
 import os
 import platform
@@ -12,9 +14,15 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 
 import numpy as np
+from pandas.api.types import is_numeric_dtype
 
-RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
+ROOT = Path(__file__).resolve().parents[1]
+"""The repository root."""
+
+RESULTS_DIR = ROOT / "results"
 """``results/`` at the repository root, whatever the working directory."""
+
+PACKAGES_OF_THIS_REPOSITORY = ("models", "experiments")
 
 PACKAGES = (
     "pymc",
@@ -37,6 +45,71 @@ PACKAGES = (
 )
 
 
+def _module_file(module: str) -> Path | None:
+    """The source file of a module inside this repository's packages, or None."""
+    parts = module.split(".")
+    if parts[0] not in PACKAGES_OF_THIS_REPOSITORY or len(parts) == 1:
+        return None
+    base = ROOT.joinpath(*parts)
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported_modules(tree: ast.Module) -> set[str]:
+    """Every module an AST imports, anywhere in it (``from a import b`` names both ``a`` and ``a.b``)."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def _without_docstrings(tree: ast.Module) -> ast.Module:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                if isinstance(body[0].value.value, str):
+                    node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+def code_fingerprint(module: str) -> dict:
+    """A fingerprint of the code a module runs: itself and every module of this repository it imports.
+
+    The imports are followed statically and transitively (function-level imports included) through
+    ``models`` and ``experiments``. The two packages' own ``__init__`` modules do not count: they hold the
+    registry of experiment names and claims and the documentation of the library. Each module counts by its
+    syntax tree without docstrings, so comments, formatting and documentation can change without making
+    results stale, while any change to what the code does changes the fingerprint. The stack's versions are
+    recorded separately (:func:`versions`).
+
+    Returns
+    -------
+    dict
+        ``{"sha256": hex digest, "modules": sorted module names}``.
+    """
+    seen: dict[str, str] = {}
+    pending = [module]
+    while pending:
+        name = pending.pop()
+        path = _module_file(name)
+        if name in seen or path is None:
+            continue
+        tree = ast.parse(path.read_text(), filename=str(path))
+        seen[name] = ast.dump(_without_docstrings(tree))
+        pending += [m for m in _imported_modules(tree) if m not in seen]
+    digest = hashlib.sha256()
+    for name in sorted(seen):
+        digest.update(f"{name}\n{seen[name]}\n".encode())
+    return {"sha256": digest.hexdigest(), "modules": sorted(seen)}
+
+
 def write_atomic(path, write) -> Path:
     """Call ``write(tmp_path)`` on a temporary file next to ``path``, then rename it to ``path``."""
     path = Path(path)
@@ -53,8 +126,33 @@ def write_atomic(path, write) -> Path:
     return path
 
 
+TIMINGS_DIR = "timings"
+"""The subfolder of an experiment's results that holds its timings, apart from the tables people diff."""
+
+
+def is_timing(name: str) -> bool:
+    """Whether a column or metric is a timing: its name says seconds, a speed-up or a rate per second.
+
+    Timings differ between two runs with the same seed, so they are written apart (:data:`TIMINGS_DIR`);
+    every other result file of two same-seed runs on one machine is byte-identical.
+    """
+    return any(word in name for word in ("seconds", "speedup", "per_second"))
+
+
 def write_csv(frame, path) -> Path:
-    """A pandas table at full precision."""
+    """A pandas table at full precision; its timing columns go to ``timings/<name>`` beside it.
+
+    The timing table keeps the index and the text columns, so each of its rows names its item.
+    """
+    path = Path(path)
+    timing = [c for c in frame.columns if is_timing(str(c))]
+    if timing:
+        keys = [c for c in frame.columns if c not in timing and not is_numeric_dtype(frame[c])]
+        write_atomic(
+            path.parent / TIMINGS_DIR / path.name,
+            lambda tmp: frame[keys + timing].to_csv(tmp, float_format="%.17g"),
+        )
+        frame = frame.drop(columns=timing)
     return write_atomic(path, lambda tmp: frame.to_csv(tmp, float_format="%.17g"))
 
 
@@ -81,15 +179,21 @@ def write_json(data, path) -> Path:
     return write_atomic(path, lambda tmp: tmp.write_text(text))
 
 
+UNSTABLE_ATTRS = ("created_at",)
+"""Attributes of a posterior that change from run to run whatever the seed (a clock reading)."""
+
+
 def write_posterior(idata, path) -> Path:
     """A posterior ``DataTree`` as netCDF (h5netcdf engine).
 
     nutpie stores some sampler statistics as Python objects (``divergence_message``); they are written as
-    strings so the file round-trips.
+    strings so the file round-trips. ArviZ's ``created_at`` stamp is left out (:data:`UNSTABLE_ATTRS`), so
+    two runs with the same seed write identical files.
     """
 
     def as_storable(node):
         dataset = node.to_dataset()
+        dataset.attrs = {k: v for k, v in dataset.attrs.items() if k not in UNSTABLE_ATTRS}
         for name, variable in dataset.data_vars.items():
             if variable.dtype == object:
                 dataset[name] = variable.astype(str)
@@ -113,15 +217,29 @@ def versions() -> dict[str, str]:
     return found
 
 
-def write_metadata(path, *, config, seed, seconds, checks, metrics, **extra) -> Path:
-    """``metadata.json``: config, seed, versions, seconds, checks (each with ``passed``), metrics."""
+def write_metadata(path, *, module, config, seed, seconds, checks, metrics, **extra) -> Path:
+    """``metadata.json`` (written last) and ``timings/timings.json`` beside it.
+
+    ``metadata.json`` holds the config, seed, versions, the fingerprint of the code that ran (``module``,
+    the experiment's module name: :func:`code_fingerprint`), the checks (each with ``passed``) and the
+    metrics that are not timings. ``timings/timings.json`` holds ``seconds`` and the timing metrics
+    (:func:`is_timing`), so two same-seed runs write identical ``metadata.json`` files.
+    """
+    path = Path(path)
+    write_json(
+        {
+            "seconds": seconds,
+            "metrics": {k: v for k, v in metrics.items() if is_timing(k)},
+        },
+        path.parent / TIMINGS_DIR / "timings.json",
+    )
     data = {
         "config": config,
         "seed": seed,
         "versions": versions(),
-        "seconds": seconds,
+        "code": code_fingerprint(module),
         "checks": checks,
-        "metrics": metrics,
+        "metrics": {k: v for k, v in metrics.items() if not is_timing(k)},
         **extra,
     }
     return write_json(data, path)

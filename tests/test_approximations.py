@@ -7,6 +7,7 @@ import pymc as pm
 import pytest
 import scipy.linalg
 import scipy.stats
+from conftest import run_fast
 
 from experiments import approximations as experiment
 from models import approximations as approx
@@ -211,7 +212,7 @@ def test_pmx_laplace_default_bfgs_spread_differs_from_trust_ncg_which_is_exact(d
 
 @pytest.mark.slow
 def test_approximations_fast_run_writes_every_result(tmp_path):
-    assert experiment.main(["--fast", "--out", str(tmp_path)]) == 0
+    run_fast(experiment.main, tmp_path)
     for name in (
         "methods.csv",
         "sd_ratios.csv",

@@ -1,4 +1,3 @@
-import json
 import pkgutil
 import subprocess
 import sys
@@ -6,6 +5,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_fast
 
 import experiments
 from experiments import BENCHMARKS, EXPERIMENTS, TOOLS, _cli, ridge_equivalence
@@ -28,10 +28,7 @@ def test_listing_names_every_experiment(capsys):
 
 @pytest.mark.slow
 def test_ridge_equivalence_fast_run_writes_every_result(tmp_path):
-    assert ridge_equivalence.main(["--fast", "--out", str(tmp_path)]) == 0
-    metadata = json.loads((tmp_path / "metadata.json").read_text())
-    assert {"config", "seed", "versions", "seconds", "checks", "metrics"} <= set(metadata)
-    assert all(check["passed"] for check in metadata["checks"].values())
+    run_fast(ridge_equivalence.main, tmp_path)
     path = pd.read_csv(tmp_path / "path.csv")
     assert list(path.columns[:5]) == ["dataset", "prior", "noise", "alpha", "feature"]
     assert {"ridge", "map_default", "map_precise", "posterior_mean", "posterior_sd"} <= set(
@@ -139,10 +136,8 @@ def test_user_table_runs_with_its_column_names(tmp_path, good_table):
         "response",
         "--alphas",
         "0,0.1,1,10",
-        "--out",
-        str(tmp_path),
     ]
-    assert ridge_equivalence.main(argv + ["--fast"]) == 0
+    run_fast(ridge_equivalence.main, tmp_path, *argv)
     path = pd.read_csv(tmp_path / "path.csv")
     assert set(path.feature) == {"intercept", "age", "dose", "weight"}
     assert sorted(set(path.alpha)) == [0.0, 0.1, 1.0, 10.0]

@@ -1,10 +1,9 @@
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.special
 import scipy.stats
+from conftest import run_fast
 
 from experiments import posterior_spread
 from models import calibration
@@ -133,10 +132,7 @@ def test_exact_posterior_is_calibrated_on_prior_draws_and_not_with_a_narrow_prio
 
 @pytest.mark.slow
 def test_posterior_spread_fast_run_writes_every_result(tmp_path):
-    assert posterior_spread.main(["--fast", "--out", str(tmp_path)]) == 0
-    metadata = json.loads((tmp_path / "metadata.json").read_text())
-    assert {"config", "seed", "versions", "seconds", "checks", "metrics"} <= set(metadata)
-    assert all(check["passed"] for check in metadata["checks"].values())
+    metadata = run_fast(posterior_spread.main, tmp_path)
     metrics = metadata["metrics"]
     required = [
         "n_coef_interval_contains_zero",
