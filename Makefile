@@ -12,17 +12,26 @@ export OPENBLAS_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 export MPLBACKEND ?= Agg
 
-.PHONY: help reproduce bench test test-fast lint clean report
+.PHONY: help reproduce bench test test-all test-fast seed-study lint clean report
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+# uv installs the pinned stack several times faster than pip; pip is the fallback when uv cannot be had.
+UV_VERSION := $(shell grep -E '^uv==' constraints.txt | cut -d= -f3)
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' || \
 		{ echo "error: $(PYTHON) is $$($(PYTHON) --version 2>&1); priorlab needs Python >= 3.12 (set PYTHON=...)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
+	@if $(PY) -m pip install --quiet "uv==$(UV_VERSION)" && \
+		$(VENV)/bin/uv pip install --quiet --python $(PY) -c constraints.txt -e ".[dev]"; then \
+		echo "installed the pinned stack with uv $(UV_VERSION)"; \
+	else \
+		echo "uv failed; installing with pip"; \
+		$(PY) -m pip install --quiet --upgrade pip && \
+		$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"; \
+	fi
 	@touch $@
 
 reproduce: $(VENV)/.installed  ## run every registered experiment at full settings and rebuild results/README.md
@@ -37,11 +46,19 @@ bench: $(VENV)/.installed  ## run the speed benchmarks (results/performance/), t
 report: $(VENV)/.installed  ## rebuild results/README.md from the committed metadata
 	$(PY) -m experiments.report
 
-test: $(VENV)/.installed  ## the whole test suite (unit, statistical and fast experiment runs)
-	$(PY) -m pytest
+# Two pytest workers: the suite is compile-bound and single-threaded per test; 2 cores, 2 workers.
+test: $(VENV)/.installed  ## the test suite CI runs: unit, statistical, cross-checks, a fast run of every experiment
+	$(PY) -m pytest -n 2 -m "not extended"
+
+test-all: $(VENV)/.installed  ## everything, the speed benchmark's smoke run included
+	$(PY) -m pytest -n 2
 
 test-fast: $(VENV)/.installed  ## the quick inner loop: tests not marked slow
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -n 2 -m "not slow and not extended"
+
+seed-study: $(VENV)/.installed  ## every check's failure rate over seeds 1..20 at published settings (hours)
+	$(PY) -m experiments.seed_study --seeds 20
+	$(PY) -m experiments.report
 
 lint: $(VENV)/.installed  ## ruff
 	$(VENV)/bin/ruff check models experiments tests

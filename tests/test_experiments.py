@@ -135,9 +135,9 @@ def test_user_table_runs_with_its_column_names(tmp_path, good_table):
         "--target",
         "response",
         "--alphas",
-        "0,0.1,1,10",
+        "0,1",
     ]
     run_fast(ridge_equivalence.main, tmp_path, *argv)
     path = pd.read_csv(tmp_path / "path.csv")
     assert set(path.feature) == {"intercept", "age", "dose", "weight"}
-    assert sorted(set(path.alpha)) == [0.0, 0.1, 1.0, 10.0]
+    assert sorted(set(path.alpha)) == [0.0, 1.0]

@@ -75,6 +75,7 @@ def test_suffstat_map_compiled_once_matches_ridge_for_any_data(rng):
 
 
 @pytest.mark.slow
+@pytest.mark.extended
 def test_performance_fast_run_writes_every_result(tmp_path):
     metadata = run_fast(performance.main, tmp_path)
     metadata["metrics"] |= json.loads((tmp_path / "timings" / "timings.json").read_text())[
