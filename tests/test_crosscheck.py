@@ -190,7 +190,6 @@ def reference_fit(case: Case, X, y) -> np.ndarray:
     """
     n, p = X.shape
     D = sm.add_constant(np.asarray(X), has_constant="add")
-    per_coef = np.r_[0.0, np.full(p, case.penalty)]
     if case.family == "ridge":
         augmented = np.vstack([D, np.sqrt(case.penalty) * np.eye(p + 1)[1:]])
         return sm.OLS(np.r_[y, np.zeros(p)], augmented).fit().params
