@@ -7,6 +7,8 @@ Run
 import json
 import sys
 
+import pandas as pd
+
 from experiments import BENCHMARKS, EXPERIMENTS
 from models.results import RESULTS_DIR, TIMINGS_DIR, write_atomic
 
@@ -15,7 +17,7 @@ def _format(value) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        return f"{value:.3g}"
+        return f"{value:.4g}"
     return str(value)
 
 
@@ -62,6 +64,41 @@ def experiment_section(name: str, claim: str) -> list[str]:
     return lines
 
 
+def seed_study_section() -> list[str]:
+    """Failure rates of the checks across seeds (``python -m experiments.seed_study``), when studied."""
+    path = RESULTS_DIR / "seed_study" / "failure_rates.csv"
+    lines = ["## Checks across seeds", ""]
+    if not path.is_file():
+        return lines + [
+            "**Not run yet**: `make seed-study` writes `seed_study/failure_rates.csv`.",
+            "",
+        ]
+    rates = pd.read_csv(path)
+    seeds = rates.groupby("experiment").seeds.max()
+    lines += [
+        "Every check of "
+        + ", ".join(f"`{name}` ({n} seeds)" for name, n in seeds.items())
+        + " rerun at the published settings with seeds 1, 2, ... (`python -m experiments.seed_study`). "
+        "Listed: the checks that failed on some seed or whose mean stands less than 3 across-seed SDs from "
+        "the target (margin); the normal tail beyond the margin is a rough rate for what 20 seeds cannot "
+        "show. The others never failed and stand 3 SDs or more (or exactly) inside their targets.",
+        "",
+        "| experiment | check | target | failed | 95% upper bound | mean | margin (SD) | normal tail |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    close = rates[(rates.failed > 0) | (rates.margin_sd < 3)]
+    lines += [
+        f"| {r.experiment} | {r.check} | {r.target} | {r.failed} of {r.seeds} | {r.upper_95:.2f} "
+        f"| {_format(float(r['mean']))} | {r.margin_sd:.2f} | {r.normal_tail:.2g} |"
+        for _, r in close.iterrows()
+    ]
+    return lines + [
+        "",
+        f"All {len(rates)} rates: [failure_rates.csv](seed_study/failure_rates.csv).",
+        "",
+    ]
+
+
 def build() -> str:
     """The whole report as Markdown."""
     lines = [
@@ -78,6 +115,7 @@ def build() -> str:
         metadata_path = RESULTS_DIR / name / "metadata.json"
         if versions is None and metadata_path.is_file():
             versions = json.loads(metadata_path.read_text())["versions"]
+    lines += seed_study_section()
     if versions:
         lines += ["## Versions", "", ", ".join(f"{k} {v}" for k, v in versions.items()), ""]
     return "\n".join(lines)

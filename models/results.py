@@ -48,7 +48,7 @@ PACKAGES = (
 def _module_file(module: str) -> Path | None:
     """The source file of a module inside this repository's packages, or None."""
     parts = module.split(".")
-    if parts[0] not in PACKAGES_OF_THIS_REPOSITORY or len(parts) == 1:
+    if parts[0] not in PACKAGES_OF_THIS_REPOSITORY or parts == ["experiments"]:
         return None
     base = ROOT.joinpath(*parts)
     for candidate in (base.with_suffix(".py"), base / "__init__.py"):
@@ -83,9 +83,9 @@ def code_fingerprint(module: str) -> dict:
     """A fingerprint of the code a module runs: itself and every module of this repository it imports.
 
     The imports are followed statically and transitively (function-level imports included) through
-    ``models`` and ``experiments``. The two packages' own ``__init__`` modules do not count: they hold the
-    registry of experiment names and claims and the documentation of the library. Each module counts by its
-    syntax tree without docstrings, so comments, formatting and documentation can change without making
+    ``models`` and ``experiments``, ``models/__init__.py`` included (it sets how numba generates code).
+    ``experiments/__init__.py`` does not count: it is the registry of experiment names and claims. Each module
+    counts by its syntax tree without docstrings, so comments, formatting and documentation can change without making
     results stale, while any change to what the code does changes the fingerprint. The stack's versions are
     recorded separately (:func:`versions`).
 
@@ -104,6 +104,7 @@ def code_fingerprint(module: str) -> dict:
         tree = ast.parse(path.read_text(), filename=str(path))
         seen[name] = ast.dump(_without_docstrings(tree))
         pending += [m for m in _imported_modules(tree) if m not in seen]
+        pending += [".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)]
     digest = hashlib.sha256()
     for name in sorted(seen):
         digest.update(f"{name}\n{seen[name]}\n".encode())

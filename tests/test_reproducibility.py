@@ -79,7 +79,7 @@ def test_fingerprint_follows_imports_and_ignores_documentation(tmp_path, monkeyp
     )
     monkeypatch.setattr(results, "ROOT", tmp_path)
     before = results.code_fingerprint("experiments.demo")
-    assert before["modules"] == ["experiments.demo", "models.core"]
+    assert before["modules"] == ["experiments.demo", "models", "models.core"]
     library.write_text('"""Other words."""\n\n\ndef f(x):  # a comment\n    return 2 * x\n')
     assert results.code_fingerprint("experiments.demo") == before
     library.write_text('"""Doc."""\n\n\ndef f(x):\n    return 3 * x\n')
