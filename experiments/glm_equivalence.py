@@ -89,7 +89,9 @@ class Config:
     solver: str = "newton-cholesky"
     tol: float = 1e-12
     max_iter: int = 10_000
-    draws: int = 1000
+    # 2 x 2,000 draws: at 2 x 1,000 the largest R-hat over the 9 path fits read 1.0091 on one machine and
+    # 1.0108 on another (breast_cancer, C = 1), on the 1.01 bound.
+    draws: int = 2000
     tune: int = 1000
     chains: int = 2
 

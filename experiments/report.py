@@ -22,7 +22,7 @@ def _format(value) -> str:
 
 
 def experiment_section(name: str, claim: str) -> list[str]:
-    """The report's section for one experiment: checks, metrics, timings and figures."""
+    """The report's section for one experiment: checks, metrics and figures (timings are linked)."""
     folder = RESULTS_DIR / name
     lines = [f"## {name}", "", claim, ""]
     metadata_path = folder / "metadata.json"
@@ -32,16 +32,14 @@ def experiment_section(name: str, claim: str) -> list[str]:
             "",
         ]
     metadata = json.loads(metadata_path.read_text())
-    timings_path = folder / TIMINGS_DIR / "timings.json"
-    timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
-    total = timings.get("seconds", {}).get("total")
     checks = metadata["checks"]
     passed = sum(check["passed"] for check in checks.values())
+    fingerprint = metadata.get("code", {}).get("sha256", "not recorded")[:12]
     lines += [
-        f"Seed {metadata['seed']}; "
-        + (f"{total:.0f} s on the committed run; " if total is not None else "")
-        + f"code fingerprint `{metadata['code']['sha256'][:12]}`; "
-        f"**{passed} of {len(checks)} checks passed**.",
+        f"Seed {metadata['seed']}; code fingerprint `{fingerprint}`; "
+        f"**{passed} of {len(checks)} checks passed**. Timings of the committed run: "
+        f"[{TIMINGS_DIR}/]({name}/{TIMINGS_DIR}/timings.json) (kept out of this report, so that two runs "
+        "with the same seed give the same report).",
         "",
         "| check | value | target | passed |",
         "|---|---|---|---|",
@@ -52,10 +50,6 @@ def experiment_section(name: str, claim: str) -> list[str]:
     ]
     lines += ["", "| metric | value |", "|---|---|"]
     lines += [f"| {metric} | {_format(value)} |" for metric, value in metadata["metrics"].items()]
-    lines += [
-        f"| {metric} (timing) | {_format(value)} |"
-        for metric, value in timings.get("metrics", {}).items()
-    ]
     lines.append("")
     for figure in sorted(folder.glob("*.png")):
         lines += [f"![{name}: {figure.stem}]({name}/{figure.name})", ""]

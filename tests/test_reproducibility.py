@@ -167,3 +167,13 @@ def test_posterior_file_has_no_creation_stamp(tmp_path):
     write_posterior(from_dict({"posterior": {"beta": np.zeros((2, 5))}}), tmp_path / "b.nc")
     assert (tmp_path / "a.nc").read_bytes() == (tmp_path / "b.nc").read_bytes()
     assert "created_at" not in xr.open_datatree(tmp_path / "a.nc")["posterior"].attrs
+
+
+def test_numba_generates_code_for_a_generic_cpu():
+    """Importing ``models`` sets NUMBA_CPU_NAME=generic before numba loads: code generated for the host CPU
+    gave other draws for the same seed than generic code did, so committed tables would depend on the CPU."""
+    import numba
+
+    import models  # noqa: F401
+
+    assert numba.config.CPU_NAME == "generic"
