@@ -30,6 +30,16 @@ from models.twin import fit_twin, logistic_kkt_violation
 FAST_NUTS = dict(draws=500, tune=500, chains=2)
 
 
+def assert_short_run_checks(fit):
+    """Every check of a twin sampled with :data:`FAST_NUTS` passes, R-hat against 1.05 instead of 1.01: with
+    2 x 500 draws R-hat's own noise reaches 0.01 (1.011 seen on a correct Lasso posterior when only the code
+    numba generated changed). The MCSE and quadrature checks of these tests hold the draws to the answer."""
+    checks = dict(fit.checks)
+    rhat = checks.pop("rhat_max", None)
+    assert all(check["passed"] for check in checks.values()), checks
+    assert rhat is None or rhat["value"] <= 1.05, rhat
+
+
 @pytest.fixture
 def table(rng):
     """n = 60, three named columns on different scales, a linear response."""
@@ -123,7 +133,7 @@ def test_sparse_map_equals_estimator_with_exact_zeros(estimator, rng):
     fit = fit_twin(estimator, X, y, seed=2, **FAST_NUTS)
     np.testing.assert_array_equal(fit.map_coef == 0.0, fit.estimator_coef == 0.0)
     assert fit.map_rel_error <= 1e-6  # coordinate descent at tol 1e-12 vs the active-set MAP
-    assert fit.convergence.rhat_max <= 1.01 and fit.convergence.divergences == 0
+    assert_short_run_checks(fit)
     assert "plug-in" in fit.noise_note
     # The posterior has no mass at zero: the interval of a zeroed coefficient has both signs.
     zeroed = fit.summary()[fit.map_coef == 0.0]
@@ -164,7 +174,7 @@ def test_logistic_class_weight_and_poisson_pipeline_maps_equal_estimators(rng):
     )
     fit = fit_twin(pipeline, X, counts, seed=4, **FAST_NUTS)
     assert fit.map_rel_error <= 1e-8
-    assert all(check["passed"] for check in fit.checks.values()), fit.checks
+    assert_short_run_checks(fit)
     predicted = fit.predict(X[:5])
     np.testing.assert_allclose(predicted.estimator, fit.estimator.predict(X[:5]))
     assert np.all(predicted.predictive_q5 <= predicted["mean"]) and np.all(predicted.mean_q5 > 0)
@@ -191,7 +201,7 @@ def test_l1_logistic_map_equals_saga_with_exact_zeros(l1_ratio, rng):
         fit.map_coef + 0.01, X, y, None, logistic_C=0.1, l1_ratio=l1_ratio, fit_intercept=True
     )
     assert moved.violation > 1e-3 > moved.rounding
-    assert all(check["passed"] for check in fit.checks.values()), fit.checks
+    assert_short_run_checks(fit)
     # No mass at zero: where the MAP is exactly 0 the 90% interval has both signs.
     zeroed = fit.summary()[zero]
     assert np.all((zeroed.posterior_q5 < 0) & (zeroed.posterior_q95 > 0))
