@@ -85,9 +85,10 @@ def code_fingerprint(module: str) -> dict:
     The imports are followed statically and transitively (function-level imports included) through
     ``models`` and ``experiments``, ``models/__init__.py`` included (it sets how numba generates code).
     ``experiments/__init__.py`` does not count: it is the registry of experiment names and claims. Each module
-    counts by its syntax tree without docstrings, so comments, formatting and documentation can change without making
-    results stale, while any change to what the code does changes the fingerprint. The stack's versions are
-    recorded separately (:func:`versions`).
+    counts by its syntax tree without docstrings, so comments, formatting and documentation can change
+    without making results stale, while any change to what the code does changes the fingerprint. Syntax
+    trees are compared within one Python minor version (``ast.dump`` may change between them); the stack's
+    versions are recorded separately (:func:`versions`).
 
     Returns
     -------
