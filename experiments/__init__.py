@@ -27,6 +27,7 @@ BENCHMARKS = {
 
 TOOLS = {
     "report": "rebuild results/README.md from every experiment's metadata.json",
+    "compare": "another results/ folder against the committed one: identical, equal to rounding, or within MC error",
     "inspect": "open a posterior file: summary table, convergence verdict, --plots DIR for trace/rank/forest/pair",
     "seed_study": "rerun experiments with seeds 1..N at their published settings: each check's failure rate",
     "twin": "the Bayesian twin of your own fitted estimator on your CSV: MAP check, posterior, predictive intervals",

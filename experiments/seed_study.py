@@ -83,7 +83,8 @@ def failure_rates(checks: pd.DataFrame) -> pd.DataFrame:
         rows.append(
             {"experiment": experiment, "check": check, "target": group.target.iloc[0]}
             | {"seeds": n, "failed": failed, "failure_rate": failed / n, "upper_95": upper}
-            | {"mean": pd.to_numeric(group.value, errors="coerce").mean(), "margin_sd": m}
+            | {"mean": pd.to_numeric(group.value, errors="coerce").mean()}
+            | {"sd": pd.to_numeric(group.value, errors="coerce").std(ddof=1), "margin_sd": m}
             | {"normal_tail": float(scipy.stats.norm.sf(m)) if np.isfinite(m) else float(m < 0)}
         )
     return pd.DataFrame(rows).set_index(["experiment", "check"])
