@@ -7,7 +7,7 @@ records every check's value. Per check it reports the observed failures, an exac
 failure rate (Clopper-Pearson), and the margin: how many across-seed standard deviations the mean value
 stands from the target, with the normal tail probability beyond it (a rough estimate of rates too small to
 observe in 20 seeds; a check whose value does not vary, such as an exact MAP error at rounding level, has an
-infinite margin).
+infinite margin; a count, such as divergences, has none).
 
 Writes ``results/seed_study/checks.csv`` (experiment, seed, check, value, target, passed) after every run, so
 an interrupted study loses nothing and resumes where it stopped, then ``failure_rates.csv`` and
@@ -59,12 +59,17 @@ def run_once(experiment: str, seed: int, *, fast: bool = False) -> pd.DataFrame:
 
 
 def margin(values: pd.Series, target: str) -> float:
-    """Across-seed SDs between the mean value and the target, on the passing side (inf if it never varies)."""
+    """Across-seed SDs between the mean value and the target, on the passing side (inf if it never varies).
+
+    NaN for counts (such as divergences): a normal approximation says nothing about a rare count.
+    """
     operator, _, bound = target.partition(" ")
     try:
         bound = float(bound)
         values = values.astype(float)
     except ValueError:
+        return np.nan
+    if values.std(ddof=1) > 0 and np.all(values == np.round(values)) and bound == round(bound):
         return np.nan
     distance = bound - values.mean() if operator.startswith("<") else values.mean() - bound
     spread = values.std(ddof=1)
@@ -85,7 +90,7 @@ def failure_rates(checks: pd.DataFrame) -> pd.DataFrame:
             | {"seeds": n, "failed": failed, "failure_rate": failed / n, "upper_95": upper}
             | {"mean": pd.to_numeric(group.value, errors="coerce").mean()}
             | {"sd": pd.to_numeric(group.value, errors="coerce").std(ddof=1), "margin_sd": m}
-            | {"normal_tail": float(scipy.stats.norm.sf(m)) if np.isfinite(m) else float(m < 0)}
+            | {"normal_tail": float(scipy.stats.norm.sf(m)) if not np.isinf(m) else float(m < 0)}
         )
     return pd.DataFrame(rows).set_index(["experiment", "check"])
 

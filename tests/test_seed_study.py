@@ -59,3 +59,9 @@ def test_bad_arguments_are_one_line_errors(tmp_path, capsys, argv, expected):
     assert _cli.run(seed_study.main, [*argv, "--out", str(out)]) == 2
     assert expected in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_counts_get_no_normal_margin():
+    """Divergences are a rare count: no normal approximation, only the observed rate and its bound."""
+    assert np.isnan(seed_study.margin(pd.Series([0.0, 0.0, 4.0, 0.0]), "<= 0"))
+    assert seed_study.margin(pd.Series([0.0, 0.0]), "<= 0") == np.inf
