@@ -86,6 +86,9 @@ def seed_study_section() -> list[str]:
         f"| {_format(float(r['mean']))} | {r.margin_sd:.2f} | {r.normal_tail:.2g} |"
         for _, r in close.iterrows()
     ]
+    unstudied = [name for name in EXPERIMENTS if name not in seeds.index]
+    if unstudied:
+        lines += ["", "Not studied yet: " + ", ".join(f"`{name}`" for name in unstudied) + "."]
     return lines + [
         "",
         f"All {len(rates)} rates: [failure_rates.csv](seed_study/failure_rates.csv).",
