@@ -28,6 +28,7 @@ from models.results import RESULTS_DIR, TIMINGS_DIR
 
 NAME = "compare"
 Z_MAX = 4.0
+IDENTICAL, WITHIN_ERROR = "identical", "within rounding and Monte Carlo error"
 
 
 def identical(ours: Path, theirs: Path) -> bool:
@@ -95,25 +96,17 @@ def main(argv=None) -> int:
             verdicts[name] = "made by other code: not comparable"
             continue
         if identical(ours, theirs):
-            verdicts[name] = "identical"
+            verdicts[name] = IDENTICAL
             continue
         table = compare_checks(name, mine["checks"], other["checks"], rates)
         tables.append(table)
-        verdicts[name] = (
-            "within rounding and Monte Carlo error" if table.holds.all() else "DIFFERENT"
-        )
+        verdicts[name] = WITHIN_ERROR if table.holds.all() else "DIFFERENT"
     for name, verdict in verdicts.items():
         print(f"{name:20s} {verdict}")
     if tables:
         differing = pd.concat(tables)
         print(differing[~differing.holds].to_string() if (~differing.holds).any() else "")
-    return (
-        0
-        if all(
-            v in ("identical", "within rounding and Monte Carlo error") for v in verdicts.values()
-        )
-        else 1
-    )
+    return 0 if set(verdicts.values()) <= {IDENTICAL, WITHIN_ERROR} else 1
 
 
 if __name__ == "__main__":
