@@ -455,6 +455,7 @@ def summarize(result: Result, config: Config) -> tuple[dict, dict]:
                 )
             ),
             "pareto_k_max": float(r.loo.pareto_k_max.max()),
+            "n_pareto_k_above_good": int(r.loo.n_k_above_good.sum()),
             "max_abs_elpd_psis_minus_exact": float(
                 (r.loo.elpd_psis - r.loo.elpd_exact).abs().max()
             ),
@@ -475,7 +476,11 @@ def summarize(result: Result, config: Config) -> tuple[dict, dict]:
             ),
             # PSIS on 2 x 500 NUTS draws was off the exact elpd by 0.17 nats RMS (30 fits); 1 nat is ~6 RMS.
             f"{name}_psis_loo_vs_exact": (m["max_abs_elpd_psis_minus_exact"], "<=", 1.0),
-            f"{name}_pareto_k": (m["pareto_k_max"], "<=", float(r.loo.good_k.iloc[0])),
+            # k-hat is PSIS's own warning; exact LOO is known here, so the check on PSIS is the elpd above.
+            # The largest k-hat over 15 fits x n points is a noisy extreme (0.53 +- 0.09 over 20 seeds on
+            # well_conditioned, one seed above ArviZ's good_k = 0.7), so the bound is 1, past which the
+            # importance ratios have no finite mean (Vehtari et al. 2024); the count above good_k is a metric.
+            f"{name}_pareto_k": (m["pareto_k_max"], "<=", 1.0),
             f"{name}_loo_nuts_rhat": (float(r.loo.rhat_max.max()), "<=", 1.01),
             f"{name}_loo_nuts_ess_bulk": (float(r.loo.ess_bulk_min.min()), ">=", 400),
             f"{name}_hierarchical_rhat": (m["hierarchical_rhat_max"], "<=", 1.01),
