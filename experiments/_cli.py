@@ -2,18 +2,48 @@
 
 import argparse
 import dataclasses
+import re
 import sys
 from pathlib import Path
 
 from models.data import DataError
-from models.results import RESULTS_DIR
+from models.results import RESULTS_DIR, check_output_folder
 
 
 class Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line on stderr and exit code 2."""
+    """An argument parser whose errors are one line on stderr and exit code 2.
+
+    A value that starts with a minus sign is taken as the option's value (``--path -1,1``, ``--seed -1``),
+    where argparse would read it as an unknown option; the option's own check then says what is wrong.
+    """
 
     def error(self, message):
         self.exit(2, f"error: {message}\n")
+
+    def parse_args(self, args=None, namespace=None):
+        args = list(sys.argv[1:] if args is None else args)
+        merged, i = [], 0
+        while i < len(args):
+            action = self._option_string_actions.get(args[i])
+            takes_value = action is not None and action.nargs is None
+            if takes_value and i + 1 < len(args) and re.match(r"-[\d.]", args[i + 1]):
+                merged.append(f"{args[i]}={args[i + 1]}")
+                i += 2
+            else:
+                merged.append(args[i])
+                i += 1
+        return super().parse_args(merged, namespace)
+
+
+def seed_value(text: str) -> int:
+    """A seed for NumPy's and nutpie's generators: an integer in [0, 2**32)."""
+    try:
+        seed = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+    if not 0 <= seed < 2**32:
+        raise argparse.ArgumentTypeError(f"must be in [0, 2**32), got {seed}")
+    return seed
 
 
 def parser(name: str, description: str, *, data: bool = True) -> Parser:
@@ -22,7 +52,9 @@ def parser(name: str, description: str, *, data: bool = True) -> Parser:
     p.add_argument(
         "--fast", action="store_true", help="tiny settings for a smoke run (the tests use it)"
     )
-    p.add_argument("--seed", type=int, default=None, help="override the configuration's seed")
+    p.add_argument(
+        "--seed", type=seed_value, default=None, help="override the configuration's seed"
+    )
     p.add_argument(
         "--out", type=Path, default=None, help=f"output folder (default: results/{name})"
     )
@@ -41,12 +73,13 @@ def configure(args, published, fast):
 
 
 def output_dir(name: str, args) -> Path:
-    """``--out``, or ``results/<name>`` (``results/<name>/<table>`` for a user's ``--data``)."""
+    """``--out``, or ``results/<name>`` (``results/<name>/<table>`` for a user's ``--data``), checked writable
+    before any work is done."""
     if args.out is not None:
-        return args.out
+        return check_output_folder(args.out)
     if getattr(args, "data", None) is not None:
-        return RESULTS_DIR / name / args.data.stem
-    return RESULTS_DIR / name
+        return check_output_folder(RESULTS_DIR / name / args.data.stem)
+    return check_output_folder(RESULTS_DIR / name)
 
 
 def progress(message: str) -> None:

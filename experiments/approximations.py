@@ -69,7 +69,7 @@ from models.fit import (
 )
 from models.glm import logistic_regression
 from models.linear import linear_regression
-from models.results import write_csv, write_figure, write_metadata
+from models.results import result_set, write_csv, write_figure, write_metadata
 
 NAME = "approximations"
 METHODS = (
@@ -669,33 +669,36 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     result = run(config)
     metrics, checks = summarize(result, config)
-    write_csv(result.methods.set_index(["model", "method"]), out / "methods.csv")
-    write_csv(result.sd_ratios.set_index(["model", "method", "coefficient"]), out / "sd_ratios.csv")
-    write_csv(result.sbc_table.set_index(["method", "coefficient"]), out / "sbc.csv")
-    ranks = pd.concat(
-        {
-            m: pd.DataFrame(r).rename_axis(index="dataset", columns="coefficient").stack()
-            for m, r in result.sbc_ranks.items()
-        },
-        names=["method"],
-    ).rename("rank")
-    write_csv(ranks.to_frame(), out / "sbc_ranks.csv")
-    write_figure(plot_accuracy(result), out / "accuracy_vs_time.png")
-    write_figure(plot_marginals(result), out / "marginals.png")
-    write_figure(plot_sbc(result, config), out / "sbc_ecdf.png")
-    plt.close("all")
-    extra = {name: {k: v for k, v in e.items()} for name, e in result.extra.items()}
-    write_metadata(
-        out / "metadata.json",
-        module=f"experiments.{NAME}",
-        config=asdict(config),
-        seed=config.seed,
-        seconds=result.seconds | {"total": time.perf_counter() - start},
-        checks=checks,
-        metrics=metrics,
-        diagnostics=extra,
-        references={n: p.reference_check for n, p in result.problems.items() if not p.exact},
-    )
+    with result_set(out) as folder:
+        write_csv(result.methods.set_index(["model", "method"]), folder / "methods.csv")
+        write_csv(
+            result.sd_ratios.set_index(["model", "method", "coefficient"]), folder / "sd_ratios.csv"
+        )
+        write_csv(result.sbc_table.set_index(["method", "coefficient"]), folder / "sbc.csv")
+        ranks = pd.concat(
+            {
+                m: pd.DataFrame(r).rename_axis(index="dataset", columns="coefficient").stack()
+                for m, r in result.sbc_ranks.items()
+            },
+            names=["method"],
+        ).rename("rank")
+        write_csv(ranks.to_frame(), folder / "sbc_ranks.csv")
+        write_figure(plot_accuracy(result), folder / "accuracy_vs_time.png")
+        write_figure(plot_marginals(result), folder / "marginals.png")
+        write_figure(plot_sbc(result, config), folder / "sbc_ecdf.png")
+        plt.close("all")
+        extra = {name: {k: v for k, v in e.items()} for name, e in result.extra.items()}
+        write_metadata(
+            folder / "metadata.json",
+            module=f"experiments.{NAME}",
+            config=asdict(config),
+            seed=config.seed,
+            seconds=result.seconds | {"total": time.perf_counter() - start},
+            checks=checks,
+            metrics=metrics,
+            diagnostics=extra,
+            references={n: p.reference_check for n, p in result.problems.items() if not p.exact},
+        )
     return _cli.report(out, metrics, checks)
 
 

@@ -63,7 +63,7 @@ from models.evidence import (
 )
 from models.fit import compile_nuts, map_default, posterior_coefficients, sample_nuts
 from models.linear import linear_regression
-from models.results import write_csv, write_figure, write_metadata, write_posterior
+from models.results import result_set, write_csv, write_figure, write_metadata, write_posterior
 
 NAME = "choosing_lambda"
 METHODS = ("ridgecv", "bayesianridge", "evidence_max", "loo_best", "hierarchical")
@@ -689,28 +689,29 @@ def main(argv=None) -> int:
         "hierarchical": ["dataset", "parametrization"],
         "find_map": ["dataset", "parametrization", "start_tau"],
     }
-    for table, index in tables.items():
-        frame = pd.concat(
-            [getattr(r, table) for r in result.per_dataset.values()], ignore_index=True
+    with result_set(out) as folder:
+        for table, index in tables.items():
+            frame = pd.concat(
+                [getattr(r, table) for r in result.per_dataset.values()], ignore_index=True
+            )
+            write_csv(frame.set_index(index), folder / f"{table}.csv")
+        write_figure(plot_alpha_posterior(result), folder / "alpha_posterior.png")
+        write_figure(plot_coefficients(result), folder / "coefficients.png")
+        write_figure(plot_criteria(result), folder / "criteria.png")
+        write_figure(plot_map_collapse(result), folder / "map_collapse.png")
+        plt.close("all")
+        for name, r in result.per_dataset.items():
+            write_posterior(r.idata, folder / f"posterior_{name}.nc")
+        seconds = result.seconds | {"total": time.perf_counter() - start}
+        write_metadata(
+            folder / "metadata.json",
+            module=f"experiments.{NAME}",
+            config=asdict(config),
+            seed=config.seed,
+            seconds=seconds,
+            checks=checks,
+            metrics=metrics,
         )
-        write_csv(frame.set_index(index), out / f"{table}.csv")
-    write_figure(plot_alpha_posterior(result), out / "alpha_posterior.png")
-    write_figure(plot_coefficients(result), out / "coefficients.png")
-    write_figure(plot_criteria(result), out / "criteria.png")
-    write_figure(plot_map_collapse(result), out / "map_collapse.png")
-    plt.close("all")
-    for name, r in result.per_dataset.items():
-        write_posterior(r.idata, out / f"posterior_{name}.nc")
-    seconds = result.seconds | {"total": time.perf_counter() - start}
-    write_metadata(
-        out / "metadata.json",
-        module=f"experiments.{NAME}",
-        config=asdict(config),
-        seed=config.seed,
-        seconds=seconds,
-        checks=checks,
-        metrics=metrics,
-    )
     return _cli.report(out, metrics, checks)
 
 

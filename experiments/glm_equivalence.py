@@ -62,10 +62,10 @@ from models.fit import (
     compile_nuts,
     map_default,
     posterior_coefficients,
-    sample_nuts,
+    sample_nuts_retrying,
 )
 from models.glm import TWINS, logistic_posterior_grid, logistic_regression, validate_glm
-from models.results import write_csv, write_figure, write_metadata, write_posterior
+from models.results import result_set, write_csv, write_figure, write_metadata, write_posterior
 
 NAME = "glm_equivalence"
 
@@ -166,7 +166,15 @@ def logistic_problem(name, X, y, feature_names, config, rng) -> Problem:
 def make_problems(config: Config, split_rng, counts_rng, user=None, family=None) -> list[Problem]:
     """breast_cancer, simulated counts (unweighted and weighted), linnerud; or the user's table."""
     if user is not None:
-        X, y, _ = validate_glm(user.X, user.y, family=family, name=user.name)
+        y = user.y
+        labels = np.unique(y)
+        if family == "logistic" and labels.size == 2 and not np.array_equal(labels, [0.0, 1.0]):
+            # Any two labels, as the twin command and scikit-learn take them: the larger is class 1.
+            _cli.progress(
+                f"{user.name}: class 1 is y = {labels[1]:g}, class 0 is y = {labels[0]:g}"
+            )
+            y = (y == labels[1]).astype(float)
+        X, y, _ = validate_glm(user.X, y, family=family, name=user.name)
         if family == "logistic":
             return [logistic_problem(user.name, X, y, user.feature_names, config, split_rng)]
         return [
@@ -330,7 +338,7 @@ def nuts_table(problem: Problem, config: Config, seeds, fit=None) -> tuple[pd.Da
     rows, posteriors = [], {}
     for value, seed in zip(problem.nuts, seeds, strict=False):
         pm.set_data({penalty: value}, model=model)
-        idata = sample_nuts(
+        idata, retry = sample_nuts_retrying(
             compiled,
             seed=int(seed),
             draws=config.draws,
@@ -341,6 +349,7 @@ def nuts_table(problem: Problem, config: Config, seeds, fit=None) -> tuple[pd.Da
         )
         summary = summarize_draws(posterior_coefficients(idata), coefficients(precise_map()))
         diagnosed = convergence(idata)._asdict() | {"prior_sd": prior_sd(problem, value)}
+        diagnosed |= {"retried": bool(retry)}
         for j, feature in enumerate(("intercept", *problem.feature_names)):
             rows.append(
                 {
@@ -423,7 +432,7 @@ def separation(config: Config, rng, seeds) -> tuple[pd.DataFrame, pd.DataFrame, 
         }
         extra = {"grad_norm": precise["_grad_norm"], "grid_edge": grid.edge}
         if C in config.separation_nuts:
-            idata = sample_nuts(
+            idata, retry = sample_nuts_retrying(
                 compiled,
                 seed=int(next(seeds)),
                 draws=config.draws,
@@ -439,7 +448,7 @@ def separation(config: Config, rng, seeds) -> tuple[pd.DataFrame, pd.DataFrame, 
                 "mean_z": mean_z_scores(draws, grid.mean),
                 "sd_ratio": sd_ratio(draws, grid.sd),
             }
-            extra |= convergence(idata)._asdict()
+            extra |= convergence(idata)._asdict() | {"retried": bool(retry)}
             draws_at[C] = draws.reshape(-1, 2)
         if C in fine:
             grids[C] = grid
@@ -646,6 +655,8 @@ def summarize(result: Result) -> tuple[dict, dict]:
         "max_nuts_rhat": runs.rhat_max.max(),
         "min_nuts_ess_bulk": runs.ess_bulk_min.min(),
         "nuts_divergences": int(runs.divergences.sum()),
+        # Fits sampled again at target_accept 0.95 after divergences (models.fit.sample_nuts_retrying).
+        "nuts_retried_fits": int(runs.retried.sum()),
         "n_nuts_fits": len(runs),
         "n_path_fits": len(errors),
     }
@@ -944,46 +955,55 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     result = run(config, user, args.family)
     metrics, checks = summarize(result)
-    write_csv(result.path.set_index(["dataset", "family", "penalty", "feature"]), out / "path.csv")
-    write_csv(result.nuts.set_index(["dataset", "family", "penalty", "feature"]), out / "nuts.csv")
-    write_figure(plot_path(result.path), out / "path.png")
-    write_figure(
-        plot_errors(result.path, f"{config.solver}, tol={config.tol:g}"), out / "map_error.png"
-    )
-    write_figure(plot_parting(result.nuts, result.draws), out / "map_mean_median.png")
-    if result.predictive is not None:
-        write_csv(result.predictive.set_index("case"), out / "predictive.csv")
+    with result_set(out) as folder:
+        write_csv(
+            result.path.set_index(["dataset", "family", "penalty", "feature"]), folder / "path.csv"
+        )
+        write_csv(
+            result.nuts.set_index(["dataset", "family", "penalty", "feature"]), folder / "nuts.csv"
+        )
+        write_figure(plot_path(result.path), folder / "path.png")
         write_figure(
-            plot_predictive(result.predictive, result.draws["predictive"]), out / "predictive.png"
+            plot_errors(result.path, f"{config.solver}, tol={config.tol:g}"),
+            folder / "map_error.png",
         )
-    if result.separation is not None:
-        write_csv(result.separation.set_index(["C", "feature"]), out / "separation.csv")
-        write_csv(result.unpenalized.set_index("max_iter"), out / "unpenalized.csv")
-        write_figure(
-            plot_separation(result.separation, result.unpenalized, result.draws["separation"]),
-            out / "separation.png",
+        write_figure(plot_parting(result.nuts, result.draws), folder / "map_mean_median.png")
+        if result.predictive is not None:
+            write_csv(result.predictive.set_index("case"), folder / "predictive.csv")
+            write_figure(
+                plot_predictive(result.predictive, result.draws["predictive"]),
+                folder / "predictive.png",
+            )
+        if result.separation is not None:
+            write_csv(result.separation.set_index(["C", "feature"]), folder / "separation.csv")
+            write_csv(result.unpenalized.set_index("max_iter"), folder / "unpenalized.csv")
+            write_figure(
+                plot_separation(result.separation, result.unpenalized, result.draws["separation"]),
+                folder / "separation.png",
+            )
+        for family, fits in result.posteriors.items():
+            C = (
+                result.predictive.C.iloc[0]
+                if family == "logistic" and result.predictive is not None
+                else None
+            )
+            write_posterior(
+                fits[C] if C in fits else fits[min(fits)], folder / f"posterior_{family}.nc"
+            )
+        plt.close("all")
+        write_metadata(
+            folder / "metadata.json",
+            module=f"experiments.{NAME}",
+            config=asdict(config)
+            | {"data": args.data.name if args.data else "bundled", "family": args.family},
+            seed=config.seed,
+            seconds=result.seconds | {"total": time.perf_counter() - start},
+            checks=checks,
+            metrics=metrics,
+            standardization="features centered and scaled by the training rows' mean and SD (ddof=0); "
+            "breast_cancer's test split with the training numbers",
+            reference=f"scikit-learn solver={config.solver}, tol={config.tol:g}, max_iter={config.max_iter}",
         )
-    for family, fits in result.posteriors.items():
-        C = (
-            result.predictive.C.iloc[0]
-            if family == "logistic" and result.predictive is not None
-            else None
-        )
-        write_posterior(fits[C] if C in fits else fits[min(fits)], out / f"posterior_{family}.nc")
-    plt.close("all")
-    write_metadata(
-        out / "metadata.json",
-        module=f"experiments.{NAME}",
-        config=asdict(config)
-        | {"data": args.data.name if args.data else "bundled", "family": args.family},
-        seed=config.seed,
-        seconds=result.seconds | {"total": time.perf_counter() - start},
-        checks=checks,
-        metrics=metrics,
-        standardization="features centered and scaled by the training rows' mean and SD (ddof=0); "
-        "breast_cancer's test split with the training numbers",
-        reference=f"scikit-learn solver={config.solver}, tol={config.tol:g}, max_iter={config.max_iter}",
-    )
     return _cli.report(out, metrics, checks)
 
 

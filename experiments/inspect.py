@@ -11,6 +11,8 @@ Run
     python -m experiments.inspect results/posterior_spread/posterior.nc --plots DIR --var-names beta
 """
 
+import itertools
+import sys
 from pathlib import Path
 
 import arviz_plots as azp
@@ -53,10 +55,29 @@ def read_posterior(path) -> xr.DataTree:
         groups = ", ".join(idata.children) or "none"
         raise DataError(f"{path}: no 'posterior' group (groups: {groups}); not a posterior file")
     posterior = idata["posterior"]
+    text = [
+        name for name, v in posterior.data_vars.items() if not np.issubdtype(v.dtype, np.number)
+    ]
+    if text:
+        print(
+            f"warning: {path}: left out non-numeric variable(s) {', '.join(text)}", file=sys.stderr
+        )
+        idata["posterior"] = posterior.to_dataset().drop_vars(text)
+        posterior = idata["posterior"]
     if not set(SAMPLE_DIMS) <= set(posterior.dims) or not posterior.data_vars:
         raise DataError(
             f"{path}: the 'posterior' group has no variables with 'chain' and 'draw' dimensions"
         )
+    for group in (
+        "posterior",
+        "sample_stats",
+    ):  # ArviZ's plots need a coordinate on every dimension
+        if group in idata.children:
+            dataset = idata[group].to_dataset()
+            missing = {
+                d: np.arange(size) for d, size in dataset.sizes.items() if d not in dataset.coords
+            }
+            idata[group] = dataset.assign_coords(missing)
     return idata
 
 
@@ -82,73 +103,105 @@ def verdict(idata, var_names=None) -> str:
     return f"convergence: ok (R-hat <= 1.01, bulk ESS >= 400, no divergences); {numbers}"
 
 
-def pair_selection(idata, var_names=None) -> tuple[list[str], dict | None]:
-    """Variables and coordinates of the first :data:`PAIR_MAX` scalars of the posterior."""
+PANELS_MAX = 40
+"""At most this many scalars in a trace or rank plot (matplotlib's ``plot.max_subplots``, ArviZ's limit)."""
+
+
+def flattened(idata, var_names=None) -> xr.Dataset:
+    """The posterior's variables with at most one dimension besides chain and draw: a matrix-valued
+    variable's dimensions become one, ``<name>_index``, labelled ``"i,j"`` from their coordinates."""
     posterior = idata["posterior"].to_dataset()
     names = list(posterior.data_vars) if var_names is None else list(var_names)
-    chosen, coords, count = [], {}, 0
+    variables = {}
     for name in names:
-        if count >= PAIR_MAX:
-            break
         variable = posterior[name]
         extra = [d for d in variable.dims if d not in SAMPLE_DIMS]
-        size = int(np.prod([variable.sizes[d] for d in extra])) if extra else 1
         if len(extra) > 1:
-            continue  # a matrix-valued variable is left out of the pair plot
-        take = min(size, PAIR_MAX - count)
-        chosen.append(name)
-        if extra and take < size:
-            coords[extra[0]] = variable[extra[0]].values[:take].tolist()
+            values = variable.transpose(*SAMPLE_DIMS, *extra).values
+            labels = [
+                ",".join(map(str, key))
+                for key in itertools.product(*(variable[d].values for d in extra))
+            ]
+            variable = xr.DataArray(
+                values.reshape(*values.shape[:2], -1),
+                dims=(*SAMPLE_DIMS, f"{name}_index"),
+                coords={f"{name}_index": labels},
+            )
+        variables[name] = variable
+    return xr.Dataset(variables)
+
+
+def first_scalars(posterior: xr.Dataset, limit: int) -> xr.Dataset:
+    """The first ``limit`` scalars of a :func:`flattened` posterior, in the file's order."""
+    kept, count = {}, 0
+    for name, variable in posterior.data_vars.items():
+        if count >= limit:
+            break
+        extra = [d for d in variable.dims if d not in SAMPLE_DIMS]
+        size = variable.sizes[extra[0]] if extra else 1
+        take = min(size, limit - count)
+        kept[name] = variable.isel({extra[0]: slice(0, take)}) if extra else variable
         count += take
-    return chosen, coords or None
+    return xr.Dataset(kept)
 
 
-def n_scalars(idata, var_names=None) -> int:
+def n_scalars(posterior: xr.Dataset) -> int:
     """Number of scalar quantities (one panel each in a trace or rank plot)."""
-    posterior = idata["posterior"].to_dataset()
-    names = list(posterior.data_vars) if var_names is None else list(var_names)
-    return sum(
-        int(posterior[name].size // (posterior.sizes["chain"] * posterior.sizes["draw"]))
-        for name in names
-    )
+    per_draw = posterior.sizes["chain"] * posterior.sizes["draw"]
+    return sum(int(variable.size // per_draw) for variable in posterior.data_vars.values())
 
 
 def plots(idata, folder: Path, var_names=None, *, ci_prob: float = 0.9) -> list[Path]:
-    """Trace, rank, forest and pair plots (ArviZ) written to ``folder``."""
-    pair_names, pair_coords = pair_selection(idata, var_names)
+    """Trace, rank, forest and pair plots (ArviZ) written to ``folder``.
+
+    Trace and rank plots show the first :data:`PANELS_MAX` scalars and the pair plot the first
+    :data:`PAIR_MAX` (select others with ``var_names``); the forest plot shows every scalar.
+    """
+    posterior = flattened(idata, var_names)
+    total = n_scalars(posterior)
+
+    def tree(dataset):
+        groups = {"posterior": dataset}
+        if "sample_stats" in idata.children:
+            groups["sample_stats"] = idata["sample_stats"].to_dataset()
+        return xr.DataTree.from_dict(groups)
+
+    everything, panels, pairs = (
+        tree(posterior),
+        tree(first_scalars(posterior, PANELS_MAX)),
+        tree(first_scalars(posterior, PAIR_MAX)),
+    )
+    shown = min(total, PANELS_MAX)
     # At ArviZ's default size, panel titles overlap the row above beyond two rows.
-    panels = n_scalars(idata, var_names)
-    cols = min(4, panels)
+    cols = min(4, shown)
     wrap = {
         "col_wrap": cols,
         "figure_kwargs": {
-            "figsize": (4.0 * cols, 2.8 * -(-panels // cols)),
+            "figsize": (4.0 * cols, 2.8 * -(-shown // cols)),
             "layout": "constrained",
         },
     }
-    forest_height = 1.5 + 0.3 * panels * idata["posterior"].sizes["chain"]
+    forest_height = 1.5 + 0.3 * total * idata["posterior"].sizes["chain"]
     makers = {
-        "trace.png": lambda: azp.plot_trace(idata, var_names=var_names, **wrap),
-        "rank.png": lambda: azp.plot_rank(idata, var_names=var_names, **wrap),
+        "trace.png": lambda: azp.plot_trace(panels, **wrap),
+        "rank.png": lambda: azp.plot_rank(panels, **wrap),
         "forest.png": lambda: azp.plot_forest(
-            idata,
-            var_names=var_names,
+            everything,
             combined=False,
             ci_kind="hdi",
             ci_probs=(0.5, ci_prob),
-            figure_kwargs={"figsize": (10.0, forest_height)},
+            figure_kwargs={"figsize": (10.0, min(forest_height, 200.0))},
         ),
         "pair.png": lambda: azp.plot_pair(
-            idata,
-            var_names=pair_names,
-            coords=pair_coords,
+            pairs,
             marginal=True,
             figure_kwargs={"figsize": (2.6 * PAIR_MAX, 2.6 * PAIR_MAX)},
         ),
     }
+    first = f" (first {shown} of {total} scalars)" if total > shown else ""
     titles = {
-        "trace.png": "Trace of each chain",
-        "rank.png": "Rank ECDF difference per chain (p: test that the chains agree)",
+        "trace.png": f"Trace of each chain{first}",
+        "rank.png": f"Rank ECDF difference per chain (p: test that the chains agree){first}",
         "forest.png": f"Per-chain 50% and {ci_prob:.0%} HDI, mean marked",
         "pair.png": f"Pairwise joint posterior (first {PAIR_MAX} scalars)",
     }

@@ -45,7 +45,7 @@ from models import diagnostics
 from models.data import Dataset
 from models.diagnostics import convergence
 from models.fit import coefficients, compile_nuts, map_default, posterior_coefficients, sample_nuts
-from models.results import write_csv, write_figure, write_metadata, write_posterior
+from models.results import result_set, write_csv, write_figure, write_metadata, write_posterior
 from models.sparse import (
     HORSESHOE_TARGET_ACCEPT,
     SparseMAP,
@@ -678,34 +678,36 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     result = run(config)
     metrics, checks = summarize(result, config)
-    write_csv(result.path.set_index(["dataset", "alpha", "feature"]), out / "path.csv")
-    write_csv(result.fits.set_index(["dataset", "alpha"]), out / "fits.csv")
-    write_csv(
-        result.elasticnet.set_index(["dataset", "alpha", "l1_ratio", "feature"]),
-        out / "elasticnet.csv",
-    )
-    write_csv(result.nuts.set_index(["alpha", "feature"]), out / "nuts.csv")
-    write_csv(result.support, out / "support.csv")
-    write_figure(plot_path(result.path), out / "path.png")
-    write_figure(
-        plot_posterior_vs_map(result.nuts, result.nuts_posteriors), out / "posterior_vs_map.png"
-    )
-    write_figure(
-        plot_support(result.nuts, result.posteriors["horseshoe"], result.support, config),
-        out / "support.png",
-    )
-    plt.close("all")
-    for name, idata in result.posteriors.items():
-        write_posterior(idata, out / f"posterior_{name}.nc")
-    write_metadata(
-        out / "metadata.json",
-        module=f"experiments.{NAME}",
-        config=asdict(config) | {"horseshoe_target_accept": HORSESHOE_TARGET_ACCEPT},
-        seed=config.seed,
-        seconds=result.seconds | {"total": time.perf_counter() - start},
-        checks=checks,
-        metrics=metrics,
-    )
+    with result_set(out) as folder:
+        write_csv(result.path.set_index(["dataset", "alpha", "feature"]), folder / "path.csv")
+        write_csv(result.fits.set_index(["dataset", "alpha"]), folder / "fits.csv")
+        write_csv(
+            result.elasticnet.set_index(["dataset", "alpha", "l1_ratio", "feature"]),
+            folder / "elasticnet.csv",
+        )
+        write_csv(result.nuts.set_index(["alpha", "feature"]), folder / "nuts.csv")
+        write_csv(result.support, folder / "support.csv")
+        write_figure(plot_path(result.path), folder / "path.png")
+        write_figure(
+            plot_posterior_vs_map(result.nuts, result.nuts_posteriors),
+            folder / "posterior_vs_map.png",
+        )
+        write_figure(
+            plot_support(result.nuts, result.posteriors["horseshoe"], result.support, config),
+            folder / "support.png",
+        )
+        plt.close("all")
+        for name, idata in result.posteriors.items():
+            write_posterior(idata, folder / f"posterior_{name}.nc")
+        write_metadata(
+            folder / "metadata.json",
+            module=f"experiments.{NAME}",
+            config=asdict(config) | {"horseshoe_target_accept": HORSESHOE_TARGET_ACCEPT},
+            seed=config.seed,
+            seconds=result.seconds | {"total": time.perf_counter() - start},
+            checks=checks,
+            metrics=metrics,
+        )
     return _cli.report(out, metrics, checks)
 
 

@@ -54,7 +54,7 @@ from models.executor import map_tasks
 from models.fit import PreciseMAP, coefficients, compile_nuts, posterior_coefficients, sample_nuts
 from models.glm import logistic_regression
 from models.linear import linear_regression, sufficient_statistics
-from models.results import write_csv, write_figure, write_metadata
+from models.results import result_set, write_csv, write_figure, write_metadata
 
 NAME = "performance"
 JAX_SAMPLERS = ("numpyro", "blackjax")
@@ -655,27 +655,28 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     result = run(config)
     metrics, checks = summarize(result, config)
-    write_csv(result.samplers.set_index(["model", "sampler"]), out / "samplers.csv")
-    write_csv(result.suffstat, out / "suffstat.csv")
-    write_csv(result.path, out / "path.csv")
-    write_csv(result.scaling, out / "scaling.csv")
-    if result.replicates is not None:
-        write_csv(result.replicates, out / "replicates.csv")
-    write_figure(plot_samplers(result.samplers), out / "samplers.png")
-    write_figure(plot_scaling_map(result.scaling), out / "scaling_map.png")
-    write_figure(plot_scaling_nuts(result.scaling), out / "scaling_nuts.png")
-    write_metadata(
-        out / "metadata.json",
-        module=f"experiments.{NAME}",
-        config=asdict(config),
-        seed=config.seed,
-        seconds=result.seconds | {"total": time.perf_counter() - start},
-        checks=checks,
-        metrics=metrics,
-        skipped_samplers=result.skipped_samplers,
-        threads="one BLAS thread per process (experiments/__init__.py); nutpie runs one thread per chain",
-        machine=machine(),
-    )
+    with result_set(out) as folder:
+        write_csv(result.samplers.set_index(["model", "sampler"]), folder / "samplers.csv")
+        write_csv(result.suffstat, folder / "suffstat.csv")
+        write_csv(result.path, folder / "path.csv")
+        write_csv(result.scaling, folder / "scaling.csv")
+        if result.replicates is not None:
+            write_csv(result.replicates, folder / "replicates.csv")
+        write_figure(plot_samplers(result.samplers), folder / "samplers.png")
+        write_figure(plot_scaling_map(result.scaling), folder / "scaling_map.png")
+        write_figure(plot_scaling_nuts(result.scaling), folder / "scaling_nuts.png")
+        write_metadata(
+            folder / "metadata.json",
+            module=f"experiments.{NAME}",
+            config=asdict(config),
+            seed=config.seed,
+            seconds=result.seconds | {"total": time.perf_counter() - start},
+            checks=checks,
+            metrics=metrics,
+            skipped_samplers=result.skipped_samplers,
+            threads="one BLAS thread per process (experiments/__init__.py); nutpie runs one thread per chain",
+            machine=machine(),
+        )
     return _cli.report(out, metrics, checks)
 
 

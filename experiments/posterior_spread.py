@@ -48,7 +48,7 @@ from models import data as datasets
 from models.exact import linear_posterior
 from models.fit import compile_nuts, posterior_coefficients, sample_nuts
 from models.linear import linear_regression
-from models.results import write_csv, write_figure, write_metadata, write_posterior
+from models.results import result_set, write_csv, write_figure, write_metadata, write_posterior
 
 NAME = "posterior_spread"
 
@@ -529,34 +529,41 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     result = run(config)
     metrics, checks = summarize(result, config)
-    write_csv(result.coefficients, out / "coefficients.csv")
-    write_csv(result.correlation, out / "correlation.csv")
-    write_csv(result.prediction, out / "prediction.csv")
-    write_csv(result.calibration.set_index(["method", "prior", "level"]), out / "calibration.csv")
-    write_csv(result.nuts_fits.set_index("fit"), out / "nuts_fits.csv")
-    figures = {
-        "coefficients.png": plot_coefficients(result.idata, result.coefficients, config.interval),
-        "correlation.png": plot_correlation(result.idata, result.coefficients, result.correlation),
-        "prediction.png": plot_prediction(
-            result.prediction, result.predictive_draws, config.interval
-        ),
-        "calibration.png": plot_calibration(result.calibration),
-    }
-    for name, fig in figures.items():
-        write_figure(fig, out / name)
-        plt.close(fig)
-    write_posterior(result.idata, out / "posterior.nc")
-    seconds = result.seconds | {"total": time.perf_counter() - start}
-    write_metadata(
-        out / "metadata.json",
-        module=f"experiments.{NAME}",
-        config=asdict(config)
-        | {"data": "diabetes", "ridge_alpha_selection": "RidgeCV leave-one-out"},
-        seed=config.seed,
-        seconds=seconds,
-        checks=checks,
-        metrics=metrics,
-    )
+    with result_set(out) as folder:
+        write_csv(result.coefficients, folder / "coefficients.csv")
+        write_csv(result.correlation, folder / "correlation.csv")
+        write_csv(result.prediction, folder / "prediction.csv")
+        write_csv(
+            result.calibration.set_index(["method", "prior", "level"]), folder / "calibration.csv"
+        )
+        write_csv(result.nuts_fits.set_index("fit"), folder / "nuts_fits.csv")
+        figures = {
+            "coefficients.png": plot_coefficients(
+                result.idata, result.coefficients, config.interval
+            ),
+            "correlation.png": plot_correlation(
+                result.idata, result.coefficients, result.correlation
+            ),
+            "prediction.png": plot_prediction(
+                result.prediction, result.predictive_draws, config.interval
+            ),
+            "calibration.png": plot_calibration(result.calibration),
+        }
+        for name, fig in figures.items():
+            write_figure(fig, folder / name)
+            plt.close(fig)
+        write_posterior(result.idata, folder / "posterior.nc")
+        seconds = result.seconds | {"total": time.perf_counter() - start}
+        write_metadata(
+            folder / "metadata.json",
+            module=f"experiments.{NAME}",
+            config=asdict(config)
+            | {"data": "diabetes", "ridge_alpha_selection": "RidgeCV leave-one-out"},
+            seed=config.seed,
+            seconds=seconds,
+            checks=checks,
+            metrics=metrics,
+        )
     return _cli.report(out, metrics, checks)
 
 

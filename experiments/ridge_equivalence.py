@@ -3,7 +3,7 @@
 Claim
     ``Ridge(alpha)`` is the posterior mode of ``y ~ N(X beta + intercept, sigma**2)`` with a flat intercept and
     ``beta ~ N(0, sigma**2 / alpha)``, for known ``sigma`` and for the conjugate unknown-``sigma`` model, on
-    every alpha in [1e-4, 1e4] (and alpha = 0, least squares, where p < n), on well-conditioned, collinear,
+    every alpha in [1e-4, 1e4] (and alpha = 0, least squares, on a full-rank design), on well-conditioned, collinear,
     p > n, badly scaled (1e6), weighted and intercept-free designs, and for diagonal and full prior
     covariances (Ridge on whitened features). A precise MAP reaches the exact posterior mean to <= 1e-8;
     PyMC's default ``find_MAP`` is reported as measured (at every 6th alpha: it recompiles at each call).
@@ -51,7 +51,7 @@ from models.fit import (
 )
 from models.linear import linear_regression
 from models.penalties import whitening_factor
-from models.results import write_csv, write_figure, write_metadata, write_posterior
+from models.results import result_set, write_csv, write_figure, write_metadata, write_posterior
 
 NAME = "ridge_equivalence"
 
@@ -242,14 +242,23 @@ class Result(NamedTuple):
     seconds: dict
 
 
+def least_squares_exists(ds: Dataset) -> bool:
+    """Whether alpha = 0 (a flat prior) has a proper posterior with finite SDs: a centered design of full
+    column rank and more rows than coefficients. A constant or collinear column, or p >= n, rules it out."""
+    n, p = ds.X.shape
+    centered = ds.X - ds.X.mean(axis=0) if ds.fit_intercept else ds.X
+    return p < n - ds.fit_intercept and np.linalg.matrix_rank(centered) == p
+
+
 def run(config: Config, user_data: Dataset | None = None) -> Result:
     """Fit every case along the path, sample NUTS on the first case, time compile-once vs rebuild."""
     cases = make_cases(config, user_data)
     tables, compile_seconds, fit_seconds, n_fits = [], 0.0, 0.0, 0
     start = time.perf_counter()
     for i, case in enumerate(cases, start=1):
-        p, n = case.dataset.X.shape[1], case.dataset.X.shape[0]
-        alphas = ((0.0,) if p < n - case.dataset.fit_intercept else ()) + tuple(config.alphas)
+        alphas = ((0.0,) if least_squares_exists(case.dataset) else ()) + tuple(
+            alpha for alpha in config.alphas if alpha > 0
+        )
         for noise in ("known", "unknown"):
             _cli.progress(
                 f"path {i}/{len(cases)}: {case.dataset.name} ({case.prior} prior, {noise} noise)"
@@ -433,24 +442,28 @@ def main(argv=None) -> int:
     result = run(config, user_data)
     metrics, checks = summarize(result)
     dataset = result.path.dataset.iloc[0]
-    write_csv(
-        result.path.set_index(["dataset", "prior", "noise", "alpha", "feature"]), out / "path.csv"
-    )
-    write_csv(result.nuts.set_index(["dataset", "noise", "alpha", "feature"]), out / "nuts.csv")
-    write_figure(plot_path(result.path, dataset), out / "path.png")
-    write_figure(plot_errors(result.path), out / "map_error.png")
-    for noise, idata in result.posteriors.items():
-        write_posterior(idata, out / f"posterior_{noise}_noise.nc")
-    seconds = result.seconds | {"total": time.perf_counter() - start}
-    write_metadata(
-        out / "metadata.json",
-        module=f"experiments.{NAME}",
-        config=asdict(config) | {"data": str(args.data.name) if args.data else "bundled"},
-        seed=config.seed,
-        seconds=seconds,
-        checks=checks,
-        metrics=metrics,
-    )
+    with result_set(out) as folder:
+        write_csv(
+            result.path.set_index(["dataset", "prior", "noise", "alpha", "feature"]),
+            folder / "path.csv",
+        )
+        write_csv(
+            result.nuts.set_index(["dataset", "noise", "alpha", "feature"]), folder / "nuts.csv"
+        )
+        write_figure(plot_path(result.path, dataset), folder / "path.png")
+        write_figure(plot_errors(result.path), folder / "map_error.png")
+        for noise, idata in result.posteriors.items():
+            write_posterior(idata, folder / f"posterior_{noise}_noise.nc")
+        seconds = result.seconds | {"total": time.perf_counter() - start}
+        write_metadata(
+            folder / "metadata.json",
+            module=f"experiments.{NAME}",
+            config=asdict(config) | {"data": str(args.data.name) if args.data else "bundled"},
+            seed=config.seed,
+            seconds=seconds,
+            checks=checks,
+            metrics=metrics,
+        )
     return _cli.report(out, metrics, checks)
 
 

@@ -30,7 +30,6 @@ Run
     python -m experiments.twin --data table.csv --target clicked --estimator logistic --C 0.5 --l1-ratio 1
 """
 
-import csv
 import time
 from dataclasses import asdict, dataclass, replace
 
@@ -44,7 +43,7 @@ from sklearn.preprocessing import StandardScaler
 from experiments import _cli
 from models import data as datasets
 from models.data import DataError
-from models.results import write_csv, write_figure, write_metadata, write_posterior
+from models.results import result_set, write_csv, write_figure, write_metadata, write_posterior
 from models.twin import TwinFit, fit_twin
 
 NAME = "twin"
@@ -106,18 +105,6 @@ def make_estimator(config: Config):
         else:
             estimator = PoissonRegressor(alpha=alpha, solver="newton-cholesky", tol=1e-10)
     return make_pipeline(StandardScaler(), estimator) if config.standardize else estimator
-
-
-def check_header(path) -> None:
-    """Duplicate column names (pandas would rename them silently)."""
-    try:
-        with open(path, newline="") as file:
-            header = next(csv.reader(file), [])
-    except (OSError, UnicodeDecodeError):
-        return  # read_csv reports an unreadable file
-    duplicated = sorted({name for name in header if header.count(name) > 1})
-    if duplicated:
-        raise DataError(f"{path}: duplicate column name(s) {', '.join(duplicated)}")
 
 
 def run(config: Config, table: datasets.Dataset) -> tuple[TwinFit, pd.DataFrame]:
@@ -188,7 +175,7 @@ def plot_predictive(twin: TwinFit, predictions: pd.DataFrame, max_rows: int = 20
     ax.plot(x, order.estimator, color="black", linewidth=1, label="estimator's prediction")
     ax.plot(x, order.observed, ".", color="tab:red", markersize=4, label="observed y")
     ax.set_xlabel(f"row of the table, sorted by prediction ({len(order)} shown)")
-    ax.set_ylabel("P(y = 1)" if twin.kind == "logistic" else "response")
+    ax.set_ylabel(f"P(y = {twin.positive_class})" if twin.kind == "logistic" else "response")
     ax.set_title(f"{twin.label}: what a new observation could be")
     ax.legend(fontsize=8, loc="upper left")
     return fig
@@ -222,7 +209,6 @@ def main(argv=None) -> int:
     if args.seed is not None:
         config = replace(config, seed=args.seed)
     make_estimator(config)  # penalty errors before reading the file
-    check_header(args.data)
     table = datasets.read_csv(args.data, args.target)
     out = _cli.output_dir(NAME, args)
 
@@ -243,26 +229,30 @@ def main(argv=None) -> int:
     if twin.convergence is not None:
         metrics |= {f"nuts_{k}": v for k, v in twin.convergence._asdict().items()}
     forest, predictive = plot_forest(twin, table.X), plot_predictive(twin, predictions)
-    write_csv(summary, out / "coefficients.csv")
-    write_csv(twin.correlation(), out / "correlation.csv")
-    write_csv(predictions, out / "predictions.csv")
-    write_figure(forest, out / "forest.png")
-    write_figure(predictive, out / "predictive.png")
-    plt.close("all")
-    write_posterior(twin.idata, out / "posterior.nc")
-    write_metadata(
-        out / "metadata.json",
-        module=f"experiments.{NAME}",
-        config=asdict(config) | {"data": args.data.name, "target": args.target},
-        seed=config.seed,
-        seconds={"total": seconds},
-        checks=twin.checks,
-        metrics=metrics,
-        estimator=twin.label,
-        noise=twin.noise_note,
-    )
+    with result_set(out) as folder:
+        write_csv(summary, folder / "coefficients.csv")
+        write_csv(twin.correlation(), folder / "correlation.csv")
+        write_csv(predictions, folder / "predictions.csv")
+        write_figure(forest, folder / "forest.png")
+        write_figure(predictive, folder / "predictive.png")
+        plt.close("all")
+        write_posterior(twin.idata, folder / "posterior.nc")
+        write_metadata(
+            folder / "metadata.json",
+            module=f"experiments.{NAME}",
+            config=asdict(config) | {"data": args.data.name, "target": args.target},
+            seed=config.seed,
+            seconds={"total": seconds},
+            checks=twin.checks,
+            metrics=metrics,
+            estimator=twin.label,
+            noise=twin.noise_note,
+            nuts_retry=twin.sampler_note,
+        )
     with pd.option_context("display.width", 120, "display.max_columns", 10):
         print(summary.round(4).to_string())
+    if twin.sampler_note:
+        print(f"NUTS: {twin.sampler_note}")
     return _cli.report(out, metrics, twin.checks)
 
 

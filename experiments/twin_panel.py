@@ -54,7 +54,7 @@ from models import glm
 from models.diagnostics import checks as make_checks
 from models.diagnostics import convergence, relative_error
 from models.fit import coefficients, compile_nuts, sample_nuts
-from models.results import write_csv, write_figure, write_metadata
+from models.results import result_set, write_csv, write_figure, write_metadata
 from models.sparse import SparseMAP
 from models.twin import MAP_TOLERANCE, fit_twin
 
@@ -341,20 +341,21 @@ def main(argv=None) -> int:
     sampling = compare_coordinates(config, data)
     saga = saga_tolerances(config)
     metrics, checks = summarize(panel, sampling, saga)
-    write_csv(panel.set_index(["table", "estimator"]), out / "cases.csv")
-    write_csv(sampling.set_index(["coordinates", "seed"]), out / "sampling.csv")
-    write_csv(saga.set_index("method"), out / "saga.csv")
-    write_figure(plot_map_error(panel), out / "map_error.png")
-    plt.close("all")
-    write_metadata(
-        out / "metadata.json",
-        module=f"experiments.{NAME}",
-        config=asdict(config),
-        seed=config.seed,
-        seconds={"total": time.perf_counter() - start},
-        checks=checks,
-        metrics=metrics,
-    )
+    with result_set(out) as folder:
+        write_csv(panel.set_index(["table", "estimator"]), folder / "cases.csv")
+        write_csv(sampling.set_index(["coordinates", "seed"]), folder / "sampling.csv")
+        write_csv(saga.set_index("method"), folder / "saga.csv")
+        write_figure(plot_map_error(panel), folder / "map_error.png")
+        plt.close("all")
+        write_metadata(
+            folder / "metadata.json",
+            module=f"experiments.{NAME}",
+            config=asdict(config),
+            seed=config.seed,
+            seconds={"total": time.perf_counter() - start},
+            checks=checks,
+            metrics=metrics,
+        )
     return _cli.report(out, metrics, checks)
 
 

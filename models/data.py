@@ -3,6 +3,8 @@
 Every data set is validated once, here; everything downstream may assume finite numeric arrays.
 """
 
+import csv
+import sys
 from pathlib import Path
 from typing import NamedTuple
 
@@ -117,52 +119,112 @@ def simulated(design: str, *, rng: np.random.Generator) -> Dataset:
     )
 
 
-def validate_arrays(X, y, *, name: str = "data") -> None:
-    """Raise :class:`DataError` unless ``X`` (n, p) and ``y`` (n,) are finite with at least 2 rows."""
+LARGEST_VALUE = 1e100
+"""Largest magnitude a table may hold. Sums of squares and cross-products of such values stay far below the
+float64 limit (1.8e308) for any realistic number of rows; a column beyond it is to be rescaled."""
+
+
+def validate_arrays(X, y, *, name: str = "data", feature_names=None, target: str = "y") -> None:
+    """Raise :class:`DataError` unless ``X`` (n, p) and ``y`` (n,) are finite with at least 2 rows.
+
+    The message names the offending columns (``feature_names``, ``target``) when given.
+    """
     if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0]:
         raise DataError(f"{name}: X must be 2-D and y 1-D with the same number of rows")
     if X.shape[0] < 2:
         raise DataError(f"{name}: needs at least 2 rows, got {X.shape[0]}")
     if X.shape[1] < 1:
         raise DataError(f"{name}: needs at least one feature column")
-    if not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
-        raise DataError(f"{name}: contains NaN or infinite values")
+    names = [f"x{j}" for j in range(X.shape[1])] if feature_names is None else list(feature_names)
+    columns = np.column_stack([X, y])
+    names.append(target)
+    for problem, bad in (
+        ("missing values", np.isnan(columns)),
+        ("infinite values", np.isinf(columns)),
+        (
+            f"values beyond {LARGEST_VALUE:.0e} (rescale them: their squares overflow)",
+            np.abs(np.nan_to_num(columns)) > LARGEST_VALUE,
+        ),
+    ):
+        if bad.any():
+            named = [names[j] for j in np.flatnonzero(bad.any(axis=0))]
+            raise DataError(f"{name}: {problem} in column(s) {', '.join(map(str, named))}")
+
+
+def _header(path: Path) -> list[str]:
+    """The first line of a CSV file, split as pandas splits it (no renaming of duplicates)."""
+    with open(path, newline="", encoding="utf-8-sig") as file:
+        return next(csv.reader(file), [])
 
 
 def read_csv(path, target: str) -> Dataset:
     """Read a user's table: ``target`` is the response, every other column a numeric feature.
 
+    A first column without a name that holds 0, 1, ..., n - 1 (or 1, ..., n) is a row index saved with the
+    table (pandas' ``to_csv`` default): it is dropped with a warning line on stderr. Any other column without a
+    name is refused, as are duplicate names (pandas would silently rename them ``a.1``).
+
     Raises
     ------
     DataError
-        Missing or empty file, unknown target column, a non-numeric column (named), NaN or inf, fewer than
-        2 rows.
+        Missing, unreadable or empty file, a header without rows, an unnamed or duplicate column, unknown
+        target column (with a hint for a ``;``-delimited file), a non-numeric column (named), NaN, inf or
+        values beyond :data:`LARGEST_VALUE` (named), fewer than 2 rows.
     """
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, not a CSV file")
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     try:
+        header = _header(path)
         frame = pd.read_csv(path)
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the file is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+    except OSError as error:
+        raise DataError(f"{path}: cannot be read ({error.strerror or error})") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, csv.Error) as error:
         raise DataError(
             f"{path}: not a readable CSV table ({str(error).splitlines()[0]})"
         ) from None
-    if target not in frame.columns:
+    duplicated = sorted({name for name in header if header.count(name) > 1 and name.strip()})
+    if duplicated:
+        raise DataError(f"{path}: duplicate column name(s) {', '.join(duplicated)}")
+    unnamed = [j for j, name in enumerate(header) if not name.strip()]
+    if unnamed[:1] == [0] and len(frame) and pd.api.types.is_integer_dtype(frame.iloc[:, 0]):
+        index = frame.iloc[:, 0].to_numpy()
+        if np.array_equal(index, np.arange(len(frame))) or np.array_equal(
+            index, np.arange(1, len(frame) + 1)
+        ):
+            print(
+                f"warning: {path}: dropped the unnamed first column (a saved row index)",
+                file=sys.stderr,
+            )
+            frame = frame.iloc[:, 1:]
+            unnamed = unnamed[1:]
+    if unnamed:
+        positions = ", ".join(str(j + 1) for j in unnamed)
         raise DataError(
-            f"{path}: no column named {target!r} (columns: {', '.join(map(str, frame.columns))})"
+            f"{path}: column(s) {positions} have no name in the header (name them, or drop them)"
         )
+    if target not in frame.columns:
+        hint = ""
+        if len(frame.columns) == 1 and ";" in str(frame.columns[0]):
+            hint = "; the file looks ';'-delimited: save it with commas"
+        raise DataError(
+            f"{path}: no column named {target!r} (columns: {', '.join(map(str, frame.columns))}){hint}"
+        )
+    if frame.empty:
+        raise DataError(f"{path}: a header but no rows")
     non_numeric = [str(c) for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     if non_numeric:
-        raise DataError(f"{path}: non-numeric column(s) {', '.join(non_numeric)}")
-    if frame.isna().to_numpy().any():
-        columns = [str(c) for c in frame.columns if frame[c].isna().any()]
-        raise DataError(f"{path}: missing values in column(s) {', '.join(columns)}")
+        raise DataError(
+            f"{path}: non-numeric column(s) {', '.join(non_numeric)} (encode them as numbers first)"
+        )
+    feature_names = tuple(str(c) for c in frame.columns if c != target)
     X = frame.drop(columns=[target]).to_numpy(dtype=float)
     y = frame[target].to_numpy(dtype=float)
-    validate_arrays(X, y, name=str(path))
-    feature_names = tuple(str(c) for c in frame.columns if c != target)
+    validate_arrays(X, y, name=str(path), feature_names=feature_names, target=target)
     return Dataset(
         name=path.stem,
         X=X,

@@ -235,3 +235,31 @@ def sample_nuts(
         adaptation=adaptation,
         target_accept=target_accept,
     )
+
+
+RETRY_TARGET_ACCEPT = 0.95
+"""The smaller step size of the one retry of :func:`sample_nuts_retrying`."""
+
+
+def sample_nuts_retrying(compiled, *, seed: int, target_accept: float = 0.8, **kwargs):
+    """:func:`sample_nuts`, and once more with ``target_accept`` :data:`RETRY_TARGET_ACCEPT` (smaller steps,
+    same seed) when the first run has divergent transitions: the standard remedy for a posterior whose
+    curvature varies (a weak prior on nearly separated classes). Divergences left after the retry are
+    reported by the caller's checks.
+
+    Returns
+    -------
+    (xarray.DataTree, str)
+        The draws, and what was done: empty when the first run had no divergences, else a sentence with
+        the first run's count.
+    """
+    idata = sample_nuts(compiled, seed=seed, target_accept=target_accept, **kwargs)
+    divergences = int(idata["sample_stats"]["diverging"].sum())
+    if divergences == 0 or target_accept >= RETRY_TARGET_ACCEPT:
+        return idata, ""
+    retried = sample_nuts(compiled, seed=seed, target_accept=RETRY_TARGET_ACCEPT, **kwargs)
+    note = (
+        f"{divergences} divergent transitions at target_accept {target_accept:g}: sampled again at "
+        f"{RETRY_TARGET_ACCEPT:g}"
+    )
+    return retried, note

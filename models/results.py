@@ -1,20 +1,28 @@
-"""Writing results: atomic files under ``results/<experiment>/``, provenance in ``metadata.json``.
+"""Writing results: atomic result sets under ``results/<experiment>/``, provenance in ``metadata.json``.
 
 Every file is written to a temporary file in the same folder and renamed into place, so an interrupted run
-leaves either the old file or the new one, never half of one. ``metadata.json`` is written last.
+leaves either the old file or the new one, never half of one. A run writes its whole set of files through
+:func:`result_set`: into a fresh staging folder that replaces the output folder at the end, so the folder holds
+either the complete old set or the complete new one, and a second run writing to the same folder meanwhile
+is refused. ``metadata.json`` is written last.
 """
 
 import ast
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import platform
+import shutil
 import tempfile
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 
 import numpy as np
 from pandas.api.types import is_numeric_dtype
+
+from models.data import DataError
 
 ROOT = Path(__file__).resolve().parents[1]
 """The repository root."""
@@ -126,6 +134,62 @@ def write_atomic(path, write) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def check_output_folder(out) -> Path:
+    """``out`` as a Path, after checking that a run can write its results there (before any work is done).
+
+    Raises
+    ------
+    DataError
+        ``out`` is an existing file, lies under a file, or its nearest existing folder is not writable.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"output folder {out}: exists and is not a folder")
+    existing = out
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise DataError(f"output folder {out}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise DataError(f"output folder {out}: {existing} is not writable")
+    return out
+
+
+@contextlib.contextmanager
+def result_set(out):
+    """Yield a fresh staging folder for a run's files; on success it replaces ``out`` as a whole.
+
+    ``out`` then holds exactly the files of this run (stale files of an older run go), plus the subfolders of
+    the old ``out`` that this run did not write (another table's results, ``results/<experiment>/<table>``).
+    On an error or an interrupt the staging folder is removed and ``out`` is untouched. A second run into the
+    same ``out`` while this one writes is refused (an exclusive lock on ``.<name>.lock`` next to it).
+    """
+    out = check_output_folder(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = out.parent / f".{out.name}.lock"
+    with open(lock_path, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DataError(f"output folder {out}: another run is writing there now") from None
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+        try:
+            yield staging
+            if out.is_dir():
+                for child in out.iterdir():
+                    if child.is_dir() and not (staging / child.name).exists():
+                        os.rename(child, staging / child.name)
+                old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+                os.rename(out, old / out.name)
+                os.rename(staging, out)
+                shutil.rmtree(old)
+            else:
+                os.rename(staging, out)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+            lock_path.unlink(missing_ok=True)
 
 
 TIMINGS_DIR = "timings"

@@ -33,6 +33,7 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+import scipy.sparse
 import scipy.special
 import xarray as xr
 from sklearn.base import clone
@@ -40,12 +41,17 @@ from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import (
     BayesianRidge,
     ElasticNet,
+    ElasticNetCV,
     Lasso,
     LassoCV,
+    LinearRegression,
     LogisticRegression,
+    LogisticRegressionCV,
+    MultiTaskElasticNet,
     PoissonRegressor,
     Ridge,
     RidgeCV,
+    TweedieRegressor,
 )
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -53,16 +59,23 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import check_is_fitted
 
 from models import glm, sparse
-from models.data import DataError, plug_in_noise_sigma, validate_arrays
+from models.data import LARGEST_VALUE, DataError, plug_in_noise_sigma, validate_arrays
 from models.diagnostics import Convergence, checks, convergence, relative_error
-from models.exact import LinearPosterior, linear_posterior
-from models.fit import PreciseMAP, coefficients, compile_nuts, posterior_coefficients, sample_nuts
+from models.exact import NOISE_PRIOR, LinearPosterior, linear_posterior
+from models.fit import (
+    PreciseMAP,
+    coefficients,
+    compile_nuts,
+    posterior_coefficients,
+    sample_nuts_retrying,
+)
 from models.linear import linear_regression
 from models.penalties import ridge_alpha as ridge_alpha_of
 
 SUPPORTED = (
-    "Ridge, RidgeCV, BayesianRidge, Lasso, LassoCV, ElasticNet, LogisticRegression (binary), "
-    "PoissonRegressor, or a Pipeline(StandardScaler(), one of these)"
+    "LinearRegression, Ridge, RidgeCV, BayesianRidge, Lasso, LassoCV, ElasticNet, ElasticNetCV, "
+    "LogisticRegression or LogisticRegressionCV (binary), PoissonRegressor, TweedieRegressor(power=1), "
+    "their subclasses, or a Pipeline(StandardScaler(), one of these)"
 )
 
 MAP_TOLERANCE = {
@@ -97,6 +110,8 @@ def unwrap(estimator):
     """``(scaler or None, final estimator)`` of an estimator or a ``Pipeline(StandardScaler, estimator)``."""
     if isinstance(estimator, Pipeline):
         steps = [step for _, step in estimator.steps if step not in (None, "passthrough")]
+        if not steps:
+            _fail("a Pipeline of passthrough steps", "it has no estimator")
         *before, final = steps
         if len(before) > 1 or (before and not isinstance(before[0], StandardScaler)):
             names = ", ".join(type(step).__name__ for step in before)
@@ -107,7 +122,16 @@ def unwrap(estimator):
         scaler = before[0] if before else None
     else:
         scaler, final = None, estimator
-    if type(final) not in KINDS:
+    if isinstance(final, MultiTaskElasticNet):  # MultiTaskLasso too; both subclass Lasso
+        _fail(type(final).__name__, "one coefficient vector per target; the twin has one response")
+    if isinstance(final, TweedieRegressor):
+        power, link = final.power, final.link
+        if not (power == 1 and link in ("auto", "log")):
+            _fail(
+                f"TweedieRegressor(power={power}, link={link!r})",
+                "only power=1 with the log link, the Poisson model, has a twin here",
+            )
+    elif not isinstance(final, KINDS):
         _fail(type(final).__name__, f"supported: {SUPPORTED}")
     return scaler, final
 
@@ -119,8 +143,15 @@ def _check_params(final) -> None:
     alpha = params.get("alpha")
     if alpha is not None and not np.isscalar(alpha):
         _fail(f"{name} with one alpha per target", "the twin has one response")
+    if alpha is not None and (isinstance(alpha, (str, bool)) or not np.isreal(alpha)):
+        raise DataError(f"alpha must be a number, got {alpha!r}")
     if alpha is not None and not (np.isfinite(alpha) and alpha >= 0):
         raise DataError(f"alpha must be finite and >= 0, got {alpha:g}")
+    if alpha is not None and alpha > LARGEST_VALUE:
+        raise DataError(
+            f"alpha = {alpha:g} is beyond {LARGEST_VALUE:.0e}: the prior scale underflows; rescale y or "
+            "the features instead"
+        )
     if isinstance(final, (Lasso, ElasticNet)) and alpha is not None and alpha == 0:
         raise DataError(f"{name} needs alpha > 0 (alpha = 0 is least squares: use Ridge(alpha=0))")
     if params.get("positive"):
@@ -128,12 +159,19 @@ def _check_params(final) -> None:
     if isinstance(final, ElasticNet) and not isinstance(final, Lasso):
         if params["l1_ratio"] == 0:
             _fail("ElasticNet(l1_ratio=0)", "a pure l2 penalty: use Ridge(alpha=n * alpha)")
-    if isinstance(final, LogisticRegression):
+    if isinstance(final, LogisticRegressionCV) and not params["refit"]:
+        _fail("LogisticRegressionCV(refit=False)", "its coefficients average the folds' fits")
+    if isinstance(final, LogisticRegression):  # LogisticRegressionCV too, a subclass
         if params["solver"] == "liblinear":
             _fail("solver='liblinear'", glm.LIBLINEAR_REASON)
+    if isinstance(final, LogisticRegression) and not isinstance(final, LogisticRegressionCV):
         C, _ = logistic_penalty(final)
         if not C > 0:
             raise DataError(f"C must be > 0, got {C:g}")
+        if 1.0 / C > LARGEST_VALUE:
+            raise DataError(
+                f"C = {C:g} is below {1 / LARGEST_VALUE:.0e}: the prior scale underflows"
+            )
 
 
 def logistic_penalty(final: LogisticRegression) -> tuple[float, float]:
@@ -143,6 +181,9 @@ def logistic_penalty(final: LogisticRegression) -> tuple[float, float]:
     ``C = inf``; otherwise ``l1_ratio`` (None counts as 0). ``C = inf`` is no penalty at all.
     """
     params = final.get_params()
+    if isinstance(final, LogisticRegressionCV):  # fitted: the chosen C and l1_ratio
+        ratio = np.ravel(final.l1_ratio_)[0]
+        return float(np.ravel(final.C_)[0]), 0.0 if ratio is None else float(ratio)
     penalty, l1_ratio = params["penalty"], params["l1_ratio"]
     try:
         C = float(params["C"])
@@ -160,8 +201,12 @@ def _spec(final, X, y, weights) -> Spec:
     """The twin of a fitted final estimator, on the features ``X`` it was fitted on."""
     fit_intercept = bool(final.fit_intercept)
     n = X.shape[0]
-    if isinstance(final, (Ridge, RidgeCV)):
-        alpha = float(final.alpha_ if isinstance(final, RidgeCV) else final.alpha)
+    if isinstance(final, (LinearRegression, Ridge, RidgeCV)):
+        alpha = (
+            0.0
+            if isinstance(final, LinearRegression)
+            else float(final.alpha_ if isinstance(final, RidgeCV) else final.alpha)
+        )
         return Spec(
             "ridge",
             f"{type(final).__name__}(alpha={alpha:g})",
@@ -181,16 +226,17 @@ def _spec(final, X, y, weights) -> Spec:
             "known: BayesianRidge's fitted 1 / sqrt(alpha_)",
             fit_intercept,
         )
+    l1_ratio = final.l1_ratio_ if isinstance(final, ElasticNetCV) else getattr(final, "l1_ratio", 1)
     lasso_like = isinstance(final, (Lasso, LassoCV)) or (
-        isinstance(final, ElasticNet) and final.l1_ratio == 1
+        isinstance(final, (ElasticNet, ElasticNetCV)) and l1_ratio == 1
     )
-    if lasso_like or isinstance(final, ElasticNet):
+    if lasso_like or isinstance(final, (ElasticNet, ElasticNetCV)):
         if n <= X.shape[1] + int(fit_intercept):
             raise DataError(
                 f"{n} rows for {X.shape[1]} features: the Lasso twin's noise plug-in (least-squares "
                 "residual SD) needs more rows than coefficients"
             )
-        alpha = float(final.alpha_ if isinstance(final, LassoCV) else final.alpha)
+        alpha = float(final.alpha_ if isinstance(final, (LassoCV, ElasticNetCV)) else final.alpha)
         noise = plug_in_noise_sigma(X, y, sample_weight=weights, fit_intercept=fit_intercept)
         note = "plug-in: least-squares residual SD (the MAP is a mode for fixed sigma only)"
         if lasso_like:
@@ -202,18 +248,20 @@ def _spec(final, X, y, weights) -> Spec:
                 note,
                 fit_intercept,
             )
-        ratio = float(final.l1_ratio)
+        ratio = float(l1_ratio)
         return Spec(
             "elasticnet",
-            f"ElasticNet(alpha={alpha:g}, l1_ratio={ratio:g})",
+            f"{type(final).__name__}(alpha={alpha:g}, l1_ratio={ratio:g})",
             {"alpha": alpha, "l1_ratio": ratio},
             noise,
             note,
             fit_intercept,
         )
-    if isinstance(final, LogisticRegression):
+    if isinstance(final, (LogisticRegression, LogisticRegressionCV)):
         C, l1_ratio = logistic_penalty(final)
-        label = f"LogisticRegression(C={C:g}" + (f", l1_ratio={l1_ratio:g})" if l1_ratio else ")")
+        label = f"{type(final).__name__}(C={C:g}" + (
+            f", l1_ratio={l1_ratio:g})" if l1_ratio else ")"
+        )
         return Spec(
             "logistic",
             label,
@@ -225,7 +273,7 @@ def _spec(final, X, y, weights) -> Spec:
     alpha = float(final.alpha)
     return Spec(
         "poisson",
-        f"PoissonRegressor(alpha={alpha:g})",
+        f"{type(final).__name__}(alpha={alpha:g})",
         {"poisson_alpha": alpha},
         None,
         "",
@@ -234,38 +282,65 @@ def _spec(final, X, y, weights) -> Spec:
 
 
 KINDS = (
+    LinearRegression,
     Ridge,
     RidgeCV,
     BayesianRidge,
     Lasso,
     LassoCV,
     ElasticNet,
+    ElasticNetCV,
     LogisticRegression,
+    LogisticRegressionCV,
     PoissonRegressor,
+    TweedieRegressor,
 )
 
 
-def validate_table(X, y, feature_names=None):
+DENSE_LIMIT_BYTES = 2 * 1024**3
+"""A scipy sparse ``X`` is made dense (the twin's posterior is dense anyway) up to this size."""
+
+
+def validate_table(X, y, feature_names=None, *, flat_prior: bool = False):
     """Float ``X``, ``y`` and the feature names, after the checks every twin needs.
+
+    A DataFrame's object columns that hold numbers are converted; a scipy sparse ``X`` is made dense (up to
+    :data:`DENSE_LIMIT_BYTES`); ``y`` of shape ``(n, 1)`` is flattened. A constant column is refused under a
+    flat prior (``flat_prior``: no penalty), where its coefficient has no posterior; under a proper prior its
+    posterior is the prior. Two identical columns are refused always: the Lasso's mode is then not unique,
+    and under a flat prior nothing is.
 
     Raises
     ------
     DataError
         Non-numeric columns (named), missing values (columns named), duplicate column names, mismatched
-        shapes, fewer than 2 rows, a constant column, two identical columns.
+        shapes, fewer than 2 rows, a constant column (flat prior), two identical columns.
     """
+    if scipy.sparse.issparse(X):
+        if np.prod(X.shape) * 8 > DENSE_LIMIT_BYTES:
+            raise DataError(
+                f"a sparse X of shape {X.shape} is too large to make dense "
+                f"(over {DENSE_LIMIT_BYTES / 1024**3:g} GiB)"
+            )
+        X = X.toarray()
     if isinstance(X, pd.DataFrame):
         names = [str(c) for c in X.columns]
         duplicated = sorted({c for c in names if names.count(c) > 1})
         if duplicated:
             raise DataError(f"duplicate column name(s) {', '.join(duplicated)}")
+        X = X.apply(_as_numeric)
         non_numeric = [str(c) for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
         if non_numeric:
-            raise DataError(f"non-numeric column(s) {', '.join(non_numeric)}")
+            raise DataError(
+                f"non-numeric column(s) {', '.join(non_numeric)} (encode them as numbers first)"
+            )
         missing = [str(c) for c in X.columns if X[c].isna().any()]
         if missing:
             raise DataError(f"missing values in column(s) {', '.join(missing)}")
         feature_names = names
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
     try:
         X = np.asarray(X, dtype=float)
         y = np.asarray(y, dtype=float)
@@ -277,14 +352,12 @@ def validate_table(X, y, feature_names=None):
         feature_names = [str(name) for name in feature_names]
         if len(feature_names) != p:
             raise DataError(f"{len(feature_names)} feature names for {p} columns")
-        if X.shape[0] and np.any(np.isnan(X)):
-            columns = [feature_names[j] for j in np.flatnonzero(np.isnan(X).any(axis=0))]
-            raise DataError(f"missing values in column(s) {', '.join(columns)}")
-    validate_arrays(X, y, name="data")
+    validate_arrays(X, y, name="data", feature_names=feature_names)
     constant = [feature_names[j] for j in np.flatnonzero(np.ptp(X, axis=0) == 0)]
-    if constant:
+    if constant and flat_prior:
         raise DataError(
-            f"constant column(s) {', '.join(constant)}: no information (the intercept's job)"
+            f"constant column(s) {', '.join(constant)}: no information (the intercept's job), and no "
+            "prior to stand in without a penalty"
         )
     order = np.lexsort(X)  # identical columns end up next to each other
     same = np.all(X[:, order[1:]] == X[:, order[:-1]], axis=0)
@@ -293,6 +366,30 @@ def validate_table(X, y, feature_names=None):
         first, second = sorted((order[j], order[j + 1]))
         raise DataError(f"columns {feature_names[first]} and {feature_names[second]} are identical")
     return X, y, tuple(feature_names)
+
+
+def _as_numeric(column: pd.Series) -> pd.Series:
+    """A column of numbers stored as objects (or text), as numbers; any other column unchanged."""
+    if pd.api.types.is_numeric_dtype(column):
+        return column
+    try:
+        return pd.to_numeric(column)
+    except (TypeError, ValueError):
+        return column
+
+
+def _flat_prior(final) -> bool:
+    """Whether the estimator's penalty is zero: no prior to identify a coefficient the data do not."""
+    if isinstance(final, LinearRegression):
+        return True
+    if isinstance(
+        final, LogisticRegressionCV
+    ):  # (a subclass of LogisticRegression) its Cs are finite
+        return False
+    if isinstance(final, LogisticRegression):
+        return bool(np.isinf(logistic_penalty(final)[0]))
+    alpha = final.get_params().get("alpha")
+    return alpha is not None and float(alpha) == 0.0
 
 
 def _fit_estimator(estimator, final, X, y, sample_weight, p):
@@ -453,7 +550,9 @@ class TwinFit(NamedTuple):
     ``reference_rel_error`` with the same estimator refitted to tight tolerance (the checked one; None for an
     l1 logistic regression, certified by the subgradient conditions instead), both in the space the estimator
     was fitted in (after its scaler). ``exact`` is the closed-form posterior where
-    one exists (Ridge-type), else None and ``idata`` holds NUTS draws (``convergence`` their diagnostics).
+    one exists (Ridge-type), else None and ``idata`` holds NUTS draws (``convergence`` their diagnostics;
+    ``sampler_note`` says when a run with divergences was sampled again with smaller steps).
+    ``positive_class`` is the label of class 1 of a logistic twin.
     """
 
     label: str
@@ -472,6 +571,8 @@ class TwinFit(NamedTuple):
     convergence: Convergence | None
     checks: dict
     seed: int
+    positive_class: object = None
+    sampler_note: str = ""
 
     def summary(self, prob: float = 0.9) -> pd.DataFrame:
         """Per coefficient: estimator, MAP, posterior mean, SD and the central ``prob`` interval."""
@@ -509,9 +610,7 @@ class TwinFit(NamedTuple):
         (Gaussian or Student-t); otherwise from the posterior draws (new-``y`` draws use a generator seeded
         from the fit's seed). Logistic: no predictive interval for a 0/1 outcome (NaN).
         """
-        X_new = np.asarray(X_new, dtype=float)
-        if X_new.ndim != 2 or X_new.shape[1] != len(self.names) - self._fi:
-            raise DataError(f"new rows need {len(self.names) - self._fi} feature columns")
+        X_new = self._new_rows(X_new)
         design = np.column_stack([np.ones(len(X_new)), X_new]) if self._fi else X_new
         q = np.array([(1 - prob) / 2, (1 + prob) / 2])
         rows = X_new
@@ -562,6 +661,28 @@ class TwinFit(NamedTuple):
             },
             index=pd.RangeIndex(len(X_new), name="row"),
         )
+
+    def _new_rows(self, X_new) -> np.ndarray:
+        """New rows as a float array in the fit's column order: a DataFrame's columns are matched by name
+        (extra columns are ignored, missing ones refused), as scikit-learn does; NaN and inf are refused."""
+        features = list(self.names[self._fi :])
+        if isinstance(X_new, pd.DataFrame):
+            columns = [str(c) for c in X_new.columns]
+            missing = [name for name in features if name not in columns]
+            if missing:
+                raise DataError(f"new rows lack column(s) {', '.join(missing)}")
+            X_new = X_new.set_axis(columns, axis=1)[features]
+        try:
+            X_new = np.asarray(X_new, dtype=float)
+        except (TypeError, ValueError):
+            raise DataError("new rows must be numeric") from None
+        if X_new.ndim != 2 or X_new.shape[1] != len(features):
+            raise DataError(f"new rows need {len(features)} feature columns")
+        bad = ~np.isfinite(X_new).all(axis=1)
+        if bad.any():
+            rows = ", ".join(map(str, np.flatnonzero(bad)[:5]))
+            raise DataError(f"new rows with NaN or infinite values (row {rows})")
+        return X_new
 
     @property
     def _fi(self) -> int:
@@ -614,6 +735,71 @@ def _posterior_tree(draws, names, fit_intercept, sample_stats=None, source="") -
     return xr.DataTree.from_dict(groups)
 
 
+def _check_least_squares(Z, weights, names, fit_intercept: bool, *, known_noise: bool) -> None:
+    """Refuse a flat-prior (alpha = 0) linear twin whose posterior is improper or has no finite SD.
+
+    The coefficients need a design of full column rank (after the intercept's centering); with the noise
+    unknown, the Student-t posterior has ``n - p - 1`` degrees of freedom beyond the noise prior's, and its
+    SDs are finite only with more rows than coefficients.
+    """
+    w = np.ones(len(Z)) if weights is None else weights
+    centered = Z - (w @ Z / w.sum() if fit_intercept else 0.0)
+    rank = np.linalg.matrix_rank(np.sqrt(w)[:, None] * centered)
+    n, p = Z.shape
+    if rank < p:
+        detail = f"{p} features for {n} rows" if p >= n else f"rank {rank} < {p} features"
+        raise DataError(
+            f"alpha = 0 (least squares) needs linearly independent columns ({detail}): "
+            "drop columns or use alpha > 0"
+        )
+    if not known_noise and 2 * NOISE_PRIOR[0] + n - p - int(fit_intercept) <= 2:
+        raise DataError(
+            f"alpha = 0 with {n} rows for {p + int(fit_intercept)} coefficients: no residual degrees "
+            "of freedom, so the posterior SDs are infinite; add rows or use alpha > 0"
+        )
+
+
+def _positive_weight_rows(X, y, sample_weight):
+    """``X``, ``y`` and the weights of the rows with a positive weight, after checking the weights.
+
+    A zero weight leaves its row out of every likelihood here and in scikit-learn, so the row is dropped:
+    the twin's posterior then counts only the rows that carry information (a zero-weight row would otherwise
+    be an observation of infinite variance in the conjugate noise model).
+    """
+    n = X.shape[0] if hasattr(X, "shape") else len(X)
+    try:
+        sample_weight = np.asarray(sample_weight, dtype=float)
+    except (TypeError, ValueError):
+        raise DataError("sample_weight must be numbers") from None
+    if sample_weight.shape != (n,) or not np.all(np.isfinite(sample_weight)):
+        raise DataError(f"sample_weight needs {n} finite values")
+    if np.any(sample_weight < 0) or not np.any(sample_weight > 0):
+        raise DataError("sample weights must be >= 0 and not all zero")
+    keep = sample_weight > 0
+    if keep.all():
+        return X, y, sample_weight
+    rows = np.flatnonzero(keep)
+    X = (
+        X.iloc[rows]
+        if isinstance(X, pd.DataFrame)
+        else (X[rows] if scipy.sparse.issparse(X) else np.asarray(X)[rows])
+    )
+    y = y.iloc[rows] if isinstance(y, (pd.Series, pd.DataFrame)) else np.asarray(y)[rows]
+    return X, y, sample_weight[rows]
+
+
+def _labels(y) -> np.ndarray:
+    """A classifier's target as a 1-D array of labels (numbers or strings), without missing values."""
+    labels = np.asarray(y)
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    if labels.ndim != 1:
+        raise DataError(f"a logistic target must be one column, got shape {labels.shape}")
+    if pd.isna(labels).any():
+        raise DataError("missing values in the target")
+    return labels
+
+
 def fit_twin(
     estimator,
     X,
@@ -635,9 +821,11 @@ def fit_twin(
     X : array_like or DataFrame, shape (n, p)
         Original features; a DataFrame's columns name them (else the estimator's ``feature_names_in_``,
         else ``feature_names``, else ``x0, x1, ...``).
-    y : array_like, shape (n,)
+    y : array_like, shape (n,) or (n, 1)
+        The response; for a logistic regression any two labels (numbers or strings): the larger one in
+        sorted order is class 1, as in scikit-learn's ``classes_[1]``.
     sample_weight : array_like or None
-        As passed to the estimator's ``fit``.
+        As passed to the estimator's ``fit``. Rows of weight zero are left out (they carry no likelihood).
     seed : int
         Seeds NUTS, the exact posterior's draws and predictive draws.
     draws, tune, chains : int
@@ -663,45 +851,43 @@ def fit_twin(
         )
     if feature_names is None and hasattr(estimator, "feature_names_in_"):
         feature_names = list(estimator.feature_names_in_)
-    frame = X if isinstance(X, pd.DataFrame) else None
-    X, y, names = validate_table(X, y, feature_names)
-    n, p = X.shape
     if sample_weight is not None:
-        sample_weight = np.asarray(sample_weight, dtype=float)
-        if sample_weight.shape != (n,) or not np.all(np.isfinite(sample_weight)):
-            raise DataError(f"sample_weight needs {n} finite values")
-        if np.any(sample_weight < 0) or not np.any(sample_weight > 0):
-            raise DataError("sample weights must be >= 0 and not all zero")
-    kind_final = type(final)
-    if kind_final is LogisticRegression:
-        classes = np.unique(y)
+        X, y, sample_weight = _positive_weight_rows(X, y, sample_weight)
+    classifier = isinstance(final, (LogisticRegression, LogisticRegressionCV))
+    labels = _labels(y) if classifier else None
+    if classifier:
+        classes = np.unique(labels)
         if classes.size != 2:
             raise DataError(
                 f"a logistic target must have exactly 2 classes, got {classes.size} "
                 "(multinomial regression has no twin here)"
             )
-        y01 = (y == classes[1]).astype(float)
-    else:
-        y01 = y
-    if kind_final in (LogisticRegression, PoissonRegressor):
-        glm.validate_glm(
-            X, y01, family="logistic" if kind_final is LogisticRegression else "poisson"
-        )
+        y = (labels == classes[1]).astype(float)
+    frame = X if isinstance(X, pd.DataFrame) else None
+    X, y01, names = validate_table(X, y, feature_names, flat_prior=_flat_prior(final))
+    n, p = X.shape
+    if classifier or isinstance(final, (PoissonRegressor, TweedieRegressor)):
+        glm.validate_glm(X, y01, family="logistic" if classifier else "poisson")
     table = frame if frame is not None else X
-    fitted = _fit_estimator(estimator, final, table, y, sample_weight, p)
+    fitted = _fit_estimator(
+        estimator, final, table, labels if classifier else y01, sample_weight, p
+    )
     scaler, final = unwrap(fitted)
     Z = X if scaler is None else np.asarray(scaler.transform(table), dtype=float)
     weights = sample_weight
-    if kind_final is LogisticRegression and final.class_weight is not None:
+    if classifier and final.class_weight is not None:
         # scikit-learn multiplies each row's weight by its class's weight ("balanced" counts the sample
         # weights, _logistic.py): the same likelihood here.
-        classes = np.unique(y)
         per_class = compute_class_weight(
-            final.class_weight, classes=classes, y=y, sample_weight=sample_weight
+            final.class_weight, classes=classes, y=labels, sample_weight=sample_weight
         )
-        class_weights = per_class[np.searchsorted(classes, y)]
+        class_weights = per_class[np.searchsorted(classes, labels)]
         weights = class_weights if weights is None else weights * class_weights
     spec = _spec(final, Z, y01, weights)
+    if spec.kind == "ridge" and spec.penalty["ridge_alpha"] == 0:
+        _check_least_squares(
+            Z, weights, names, spec.fit_intercept, known_noise=spec.noise_sigma is not None
+        )
     T = _back_transform(scaler, p, spec.fit_intercept)
     fi = int(spec.fit_intercept)
     coef_names = (("intercept",) if fi else ()) + names
@@ -716,6 +902,9 @@ def fit_twin(
         # before the reference fit: without a penalty the builder refuses a table with no maximum.
         center = Z.mean(axis=0) if spec.fit_intercept else np.zeros(p)
         scale = Z.std(axis=0)
+        scale[scale == 0.0] = (
+            1.0  # a constant column (allowed under a proper prior): nothing to scale
+        )
         standardized = _model(spec, (Z - center) / scale, y01, weights, list(names), scale)
         S = unstandardize(center, scale, spec.fit_intercept)
     l1_logistic = spec.kind == "logistic" and spec.penalty["l1_ratio"] > 0
@@ -765,7 +954,7 @@ def fit_twin(
     if spec.kind == "ridge":
         exact_fitted = linear_posterior(
             Z,
-            y,
+            y01,
             ridge_alpha=spec.penalty["ridge_alpha"],
             noise_sigma=spec.noise_sigma,
             sample_weight=weights,
@@ -786,12 +975,12 @@ def fit_twin(
         idata = _posterior_tree(
             sample, coef_names, fi, source="independent draws from the exact posterior"
         )
-        diagnostics = None
+        diagnostics, sampler_note = None, ""
     else:
         exact = None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            nuts = sample_nuts(
+            nuts, sampler_note = sample_nuts_retrying(
                 compile_nuts(standardized),
                 seed=int(rng.integers(2**31)),
                 draws=draws,
@@ -823,4 +1012,6 @@ def fit_twin(
         convergence=diagnostics,
         checks=checks(targets),
         seed=seed,
+        positive_class=classes[1] if classifier else None,
+        sampler_note=sampler_note,
     )

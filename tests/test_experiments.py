@@ -66,7 +66,7 @@ def bad_tables(good):
     text["site"] = "north"
     return {
         "missing values in column(s) dose": (nan, "response"),
-        "NaN or infinite": (inf, "response"),
+        "infinite values in column(s) dose": (inf, "response"),
         "non-numeric column(s) site": (text, "response"),
         "no column named 'outcome'": (good, "outcome"),
         "at least 2 rows": (good.iloc[:1], "response"),

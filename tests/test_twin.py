@@ -352,13 +352,13 @@ def test_bad_data_fails_before_fitting(table):
     cases = {
         "non-numeric column.*city": (X.assign(city="x"), y),
         "missing values in column.*age": (X.assign(age=np.where(X.age > 1, np.nan, X.age)), y),
-        "constant column.*const": (X.assign(const=1.0), y),
+        "constant column.*const": (X.assign(const=1.0), y),  # under a flat prior (alpha = 0)
         "income2 are identical|income and income2": (X.assign(income2=X.income), y),
         "exactly 2 classes.*multinomial": (X, np.arange(60) % 3),
         "at least 2 rows": (X.iloc[:1], y[:1]),
     }
     for message, (features, target) in cases.items():
-        estimator = LogisticRegression() if "classes" in message else Ridge()
+        estimator = LogisticRegression() if "classes" in message else Ridge(alpha=0.0)
         with pytest.raises(DataError, match=message):
             fit_twin(estimator, features, target)
     with pytest.raises(DataError, match="3 features, the data 2"):
@@ -417,7 +417,7 @@ def _bad_table(frame, tmp_path, case):
 BAD_CLI = [
     ("missing", [], "missing values in column.*a"),
     ("text", [], "non-numeric column.*city"),
-    ("constant", [], "constant column.*k"),
+    ("constant", ["--alpha", "0"], "constant column.*k"),
     ("duplicate_values", [], "a and a_copy are identical"),
     ("duplicate_names", [], "duplicate column name.*a"),
     ("one_row", [], "at least 2 rows"),
