@@ -32,4 +32,5 @@ TOOLS = {
     "seed_study": "rerun experiments with seeds 1..N at their published settings: each check's failure rate",
     "twin": "the Bayesian twin of your own fitted estimator on your CSV: MAP check, posterior, predictive intervals",
 }
-"""Modules of this package that are commands but not experiments."""
+"""Modules of this package that are commands but not experiments (``priorlab <tool>``, ``seed-study`` for
+``seed_study``)."""

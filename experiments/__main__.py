@@ -13,13 +13,15 @@ def main(argv=None) -> int:
     if argv:
         print("usage: python -m experiments [--names]", file=sys.stderr)
         return 2
-    print("Experiments (python -m experiments.<name> [--fast] [--seed N] [--out DIR]):")
+    print(
+        "Experiments (priorlab run <name> [--fast] [--seed N] [--out DIR], or python -m experiments.<name>):"
+    )
     for name, claim in EXPERIMENTS.items():
         print(f"  {name:20s} {claim}")
-    print("Benchmarks (make bench):")
+    print("Benchmarks (make bench, or priorlab run <name>):")
     for name, claim in BENCHMARKS.items():
         print(f"  {name:20s} {claim}")
-    print("Tools:")
+    print("Tools (priorlab <name>, seed-study for seed_study):")
     for name, claim in TOOLS.items():
         print(f"  {name:20s} {claim}")
     return 0
