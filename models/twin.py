@@ -3,8 +3,8 @@
 ``fit_twin(estimator, X, y)`` takes a fitted or unfitted ``Ridge``, ``RidgeCV`` (at its ``alpha_``),
 ``BayesianRidge`` (at its fitted ``lambda_`` and ``alpha_``), ``Lasso``, ``LassoCV`` (at its ``alpha_``),
 ``ElasticNet``, ``LogisticRegression`` (binary; l2, l1, elastic-net or no penalty; any solver but liblinear) or
-``PoissonRegressor``, alone or
-as the last step of a ``Pipeline`` after a ``StandardScaler``, and returns a :class:`TwinFit`: the estimator's
+``PoissonRegressor`` (and the others of :data:`SUPPORTED`), alone or as the last step of a ``Pipeline``, and
+returns a :class:`TwinFit`: the estimator's
 coefficients next to the twin's MAP (their relative error, checked), the posterior (exact where it exists, NUTS
 otherwise) and what the point hides (intervals, correlations, predictive intervals for new rows), on the user's
 original feature scale and with the user's feature names.
@@ -24,6 +24,10 @@ Noise scale: Ridge and RidgeCV use the unknown-noise conjugate twin (its MAP in 
 
 With a StandardScaler ``(m, s)`` the twin is fitted on the scaled features and mapped back exactly (a linear
 map of the coefficients): ``beta = beta_scaled / s``, ``intercept = intercept_scaled - sum(beta_scaled m / s)``.
+Any other transformer steps (a ColumnTransformer with a OneHotEncoder, PolynomialFeatures, SplineTransformer,
+...) are a fixed feature map: the penalty acts on the final step's coefficients, so the twin is the final
+estimator's twin on the transformed design, its coefficients named by ``get_feature_names_out`` and reported on
+the transformed features (a non-affine map has no original-scale coefficients); ``predict`` takes raw rows.
 
 Settings with no twin raise :class:`models.data.DataError` with one line saying what and why.
 """
@@ -75,7 +79,7 @@ from models.penalties import ridge_alpha as ridge_alpha_of
 SUPPORTED = (
     "LinearRegression, Ridge, RidgeCV, BayesianRidge, Lasso, LassoCV, ElasticNet, ElasticNetCV, "
     "LogisticRegression or LogisticRegressionCV (binary), PoissonRegressor, TweedieRegressor(power=1), "
-    "their subclasses, or a Pipeline(StandardScaler(), one of these)"
+    "their subclasses, alone or as the last step of a Pipeline of transformers"
 )
 
 MAP_TOLERANCE = {
@@ -107,19 +111,29 @@ def _fail(what: str, why: str):
 
 
 def unwrap(estimator):
-    """``(scaler or None, final estimator)`` of an estimator or a ``Pipeline(StandardScaler, estimator)``."""
+    """``(steps before the estimator, final estimator)`` of an estimator or a Pipeline.
+
+    The steps are None (no pipeline, or only passthrough), a lone ``StandardScaler`` (coefficients are mapped
+    back to the original features), or a Pipeline of transformers: a fixed feature map (encoders, polynomial
+    or spline features, column transformers), the penalty acting on the final step's coefficients, which are
+    reported on the transformed features.
+    """
     if isinstance(estimator, Pipeline):
-        steps = [step for _, step in estimator.steps if step not in (None, "passthrough")]
+        steps = [
+            (name, step) for name, step in estimator.steps if step not in (None, "passthrough")
+        ]
         if not steps:
             _fail("a Pipeline of passthrough steps", "it has no estimator")
-        *before, final = steps
-        if len(before) > 1 or (before and not isinstance(before[0], StandardScaler)):
-            names = ", ".join(type(step).__name__ for step in before)
-            _fail(
-                f"pipeline steps {names}",
-                "only one StandardScaler before the estimator keeps the model linear in the features",
-            )
-        scaler = before[0] if before else None
+        *before, (_, final) = steps
+        for name, step in before:
+            if not hasattr(step, "transform"):
+                _fail(f"pipeline step {name!r} ({type(step).__name__})", "it has no transform")
+        if not before:
+            scaler = None
+        elif len(before) == 1 and isinstance(before[0][1], StandardScaler):
+            scaler = before[0][1]
+        else:
+            scaler = Pipeline(before)
     else:
         scaler, final = None, estimator
     if isinstance(final, MultiTaskElasticNet):  # MultiTaskLasso too; both subclass Lasso
@@ -573,6 +587,7 @@ class TwinFit(NamedTuple):
     seed: int
     positive_class: object = None
     sampler_note: str = ""
+    feature_map: object = None
 
     def summary(self, prob: float = 0.9) -> pd.DataFrame:
         """Per coefficient: estimator, MAP, posterior mean, SD and the central ``prob`` interval."""
@@ -610,11 +625,13 @@ class TwinFit(NamedTuple):
         (Gaussian or Student-t); otherwise from the posterior draws (new-``y`` draws use a generator seeded
         from the fit's seed). Logistic: no predictive interval for a 0/1 outcome (NaN).
         """
-        X_new = self._new_rows(X_new)
+        raw, X_new = X_new, self._new_rows(X_new)
         design = np.column_stack([np.ones(len(X_new)), X_new]) if self._fi else X_new
         q = np.array([(1 - prob) / 2, (1 + prob) / 2])
         rows = X_new
-        if hasattr(self.estimator, "feature_names_in_"):
+        if self.feature_map is not None:
+            rows = raw
+        elif hasattr(self.estimator, "feature_names_in_"):
             rows = pd.DataFrame(X_new, columns=self.estimator.feature_names_in_)
         if self.kind == "logistic":
             estimate = self.estimator.predict_proba(rows)[:, 1]
@@ -666,6 +683,12 @@ class TwinFit(NamedTuple):
         """New rows as a float array in the fit's column order: a DataFrame's columns are matched by name
         (extra columns are ignored, missing ones refused), as scikit-learn does; NaN and inf are refused."""
         features = list(self.names[self._fi :])
+        if self.feature_map is not None:  # raw rows, as the pipeline takes them
+            try:
+                X_new = self.feature_map.transform(X_new)
+            except (ValueError, KeyError, TypeError) as error:
+                raise DataError(f"new rows: {str(error).splitlines()[0]}") from None
+            X_new = X_new.toarray() if scipy.sparse.issparse(X_new) else X_new
         if isinstance(X_new, pd.DataFrame):
             columns = [str(c) for c in X_new.columns]
             missing = [name for name in features if name not in columns]
@@ -759,6 +782,30 @@ def _check_least_squares(Z, weights, names, fit_intercept: bool, *, known_noise:
         )
 
 
+def _steps_label(steps) -> str:
+    """`` after StandardScaler``, `` after OneHotEncoder, ...`` (on the transformed features), or nothing."""
+    if steps is None:
+        return ""
+    if isinstance(steps, StandardScaler):
+        return " after StandardScaler"
+    names = ", ".join(type(step).__name__ for _, step in steps.steps)
+    return f" after {names} (coefficients on the transformed features)"
+
+
+def _target(y) -> np.ndarray:
+    """The response as a 1-D float array, finite."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    try:
+        y = np.asarray(y, dtype=float)
+    except (TypeError, ValueError):
+        raise DataError("the target must be numeric") from None
+    if y.ndim != 1 or not np.all(np.isfinite(y)):
+        raise DataError("the target must be one column of finite numbers")
+    return y
+
+
 def _positive_weight_rows(X, y, sample_weight):
     """``X``, ``y`` and the weights of the rows with a positive weight, after checking the weights.
 
@@ -843,6 +890,7 @@ def fit_twin(
         Bad data or an estimator setting with no twin (one line, saying what and why).
     """
     scaler, final = unwrap(estimator)
+    feature_map = isinstance(scaler, Pipeline)
     _check_params(final)
     if getattr(estimator, "n_features_in_", np.shape(X)[-1]) != np.shape(X)[-1]:
         raise DataError(
@@ -864,16 +912,31 @@ def fit_twin(
             )
         y = (labels == classes[1]).astype(float)
     frame = X if isinstance(X, pd.DataFrame) else None
-    X, y01, names = validate_table(X, y, feature_names, flat_prior=_flat_prior(final))
-    n, p = X.shape
-    if classifier or isinstance(final, (PoissonRegressor, TweedieRegressor)):
-        glm.validate_glm(X, y01, family="logistic" if classifier else "poisson")
-    table = frame if frame is not None else X
+    if (
+        feature_map
+    ):  # the raw table may hold text the map encodes: the transformed design is checked below
+        table, y01 = X, _target(y)
+        p = np.shape(X)[1]
+    else:
+        X, y01, names = validate_table(X, y, feature_names, flat_prior=_flat_prior(final))
+        p = X.shape[1]
+        table = frame if frame is not None else X
     fitted = _fit_estimator(
         estimator, final, table, labels if classifier else y01, sample_weight, p
     )
     scaler, final = unwrap(fitted)
-    Z = X if scaler is None else np.asarray(scaler.transform(table), dtype=float)
+    if feature_map:
+        Z = scaler.transform(table)
+        Z = Z.toarray() if scipy.sparse.issparse(Z) else Z
+        try:
+            transformed = [str(name) for name in scaler.get_feature_names_out()]
+        except (AttributeError, ValueError):  # a step that does not name its outputs
+            transformed = None
+        X, y01, names = validate_table(Z, y01, transformed, flat_prior=_flat_prior(final))
+        p = X.shape[1]
+    if classifier or isinstance(final, (PoissonRegressor, TweedieRegressor)):
+        glm.validate_glm(X, y01, family="logistic" if classifier else "poisson")
+    Z = X if scaler is None or feature_map else np.asarray(scaler.transform(table), dtype=float)
     weights = sample_weight
     if classifier and final.class_weight is not None:
         # scikit-learn multiplies each row's weight by its class's weight ("balanced" counts the sample
@@ -888,7 +951,7 @@ def fit_twin(
         _check_least_squares(
             Z, weights, names, spec.fit_intercept, known_noise=spec.noise_sigma is not None
         )
-    T = _back_transform(scaler, p, spec.fit_intercept)
+    T = _back_transform(None if feature_map else scaler, p, spec.fit_intercept)
     fi = int(spec.fit_intercept)
     coef_names = (("intercept",) if fi else ()) + names
     estimator_fitted = np.ravel(final.coef_)
@@ -996,7 +1059,7 @@ def fit_twin(
         targets["ess_bulk_min"] = (diagnostics.ess_bulk_min, ">=", 400.0)
         targets["divergences"] = (float(diagnostics.divergences), "<=", 0.0)
     return TwinFit(
-        label=spec.label + (" after StandardScaler" if scaler is not None else ""),
+        label=spec.label + _steps_label(scaler),
         kind=spec.kind,
         names=coef_names,
         noise_sigma=spec.noise_sigma,
@@ -1014,4 +1077,5 @@ def fit_twin(
         seed=seed,
         positive_class=classes[1] if classifier else None,
         sampler_note=sampler_note,
+        feature_map=scaler if feature_map else None,
     )
