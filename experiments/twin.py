@@ -25,20 +25,31 @@ said so). ``--standardize`` fits
 ``Pipeline(StandardScaler(), estimator)``, a different penalty (on standardized coefficients); every coefficient
 is still reported on the original scale. NUTS samples in standardized coordinates either way.
 
+Text columns are categories, one-hot encoded before the estimator (a ColumnTransformer: the twin of the final
+step on the encoded design); ``--formula`` builds the design with formulaic instead; ``--weights COLUMN`` passes
+sample weights.
+
 Run
+    priorlab twin --data table.csv --target y --estimator ridge --alpha 1
+    priorlab twin --data table.csv --formula "y ~ x1 + C(region) + x1:x2" --weights w
     python -m experiments.twin --data table.csv --target y --estimator ridge --alpha 1
     python -m experiments.twin --data table.csv --target clicked --estimator logistic --C 0.5 --l1-ratio 1
 """
 
 import time
+import warnings
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import NamedTuple
 
+import formulaic
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import Lasso, LogisticRegression, PoissonRegressor, Ridge
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from experiments import _cli
 from models import data as datasets
@@ -68,8 +79,25 @@ class Config:
 FAST = Config(draws=1000, tune=500)
 
 
-def make_estimator(config: Config):
-    """The scikit-learn estimator the flags name (scikit-learn's default penalty when none is given)."""
+class Table(NamedTuple):
+    """A user's table as the twin takes it: features (text columns allowed), response, optional weights."""
+
+    name: str
+    X: pd.DataFrame
+    y: np.ndarray
+    sample_weight: np.ndarray | None = None
+    text_columns: tuple[str, ...] = ()
+    fit_intercept: bool = True
+
+
+def make_estimator(config: Config, table: Table | None = None):
+    """The scikit-learn estimator the flags name (scikit-learn's default penalty when none is given).
+
+    With text columns in ``table``, a Pipeline: a ColumnTransformer one-hot encodes them (one column per
+    level, so the prior treats every level alike; with no penalty the first level is dropped, since all of
+    them and the intercept are collinear) and passes the numeric columns through (or standardizes them with
+    ``--standardize``), then the estimator. Without an intercept in ``--formula``, ``fit_intercept=False``.
+    """
     if config.estimator == "logistic":
         if config.alpha is not None:
             raise DataError("--alpha is for ridge, lasso and poisson; logistic takes --C")
@@ -104,16 +132,97 @@ def make_estimator(config: Config):
             estimator = Lasso(alpha=alpha, tol=1e-10, max_iter=100_000)
         else:
             estimator = PoissonRegressor(alpha=alpha, solver="newton-cholesky", tol=1e-10)
+    if table is not None and not table.fit_intercept:
+        estimator.set_params(fit_intercept=False)
+    if table is not None and table.text_columns:
+        flat = (config.estimator == "logistic" and np.isinf(C)) or (
+            config.estimator != "logistic" and alpha == 0
+        )
+        encoder = OneHotEncoder(drop="first" if flat else None, sparse_output=False)
+        features = ColumnTransformer(
+            [("categories", encoder, list(table.text_columns))],
+            remainder=StandardScaler() if config.standardize else "passthrough",
+            verbose_feature_names_out=False,
+        )
+        return make_pipeline(features, estimator)
     return make_pipeline(StandardScaler(), estimator) if config.standardize else estimator
 
 
-def run(config: Config, table: datasets.Dataset) -> tuple[TwinFit, pd.DataFrame]:
+def looks_like_dates(column: pd.Series) -> bool:
+    """Whether most values of a text column parse as dates (a date is not a category to one-hot encode)."""
+    values = column.dropna().astype(str).head(200)
+    if values.empty or not values.str.contains(r"\d").any():
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        parsed = pd.to_datetime(values, errors="coerce", format="mixed")
+    return bool(parsed.notna().mean() >= 0.9)
+
+
+def load_table(path, target: str | None, *, formula: str | None = None, weights: str | None = None):
+    """The user's CSV as a :class:`Table`: ``target`` against every other column, or a formulaic
+    ``formula`` (``"y ~ x1 + C(region) + x2:x3"``; ``- 1`` drops the intercept); ``weights`` names a column of
+    sample weights (not a feature). Text columns are categories, one-hot encoded by :func:`make_estimator`.
+
+    Raises
+    ------
+    DataError
+        What :func:`models.data.read_frame` raises; a bad formula or unknown column (one line); a date-like
+        text column; missing values; a non-numeric target or weight column.
+    """
+    frame = datasets.read_frame(path, None if formula else target)
+    sample_weight = None
+    if weights is not None:
+        if weights not in frame.columns:
+            raise DataError(f"{path}: no weight column named {weights!r}")
+        sample_weight = pd.to_numeric(frame.pop(weights), errors="coerce").to_numpy(dtype=float)
+        if not np.all(np.isfinite(sample_weight)):
+            raise DataError(f"{path}: the weight column {weights!r} must hold finite numbers")
+    dates = [
+        str(c)
+        for c in frame.columns
+        if frame[c].dtype == object or pd.api.types.is_string_dtype(frame[c])
+    ]
+    dates = [c for c in dates if looks_like_dates(frame[c])]
+    if dates:
+        raise DataError(
+            f"{path}: column(s) {', '.join(dates)} hold dates: encode them as numbers (e.g. days since a "
+            "start) or drop them"
+        )
+    missing = [str(c) for c in frame.columns if frame[c].isna().any()]
+    if missing:
+        raise DataError(f"{path}: missing values in column(s) {', '.join(missing)}")
+    if formula is not None:
+        try:
+            matrices = formulaic.model_matrix(formula, frame, na_action="raise")
+        except Exception as error:  # formulaic raises many types for a bad formula or column
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise DataError(f"--formula {formula!r}: {reason}") from None
+        if not hasattr(matrices, "lhs") or matrices.lhs.shape[1] != 1:
+            raise DataError(
+                f"--formula {formula!r}: needs one response on the left, as in 'y ~ x1 + x2'"
+            )
+        design = pd.DataFrame(matrices.rhs)
+        has_intercept = "Intercept" in design.columns
+        X = design.drop(columns=["Intercept"]) if has_intercept else design
+        y = np.asarray(matrices.lhs, dtype=float)[:, 0]
+        return Table(Path(path).stem, X, y, sample_weight, (), has_intercept)
+    y = pd.to_numeric(frame[target], errors="coerce")
+    if y.isna().any() and not frame[target].isna().any():
+        # A logistic target may be text labels: the twin takes any two labels.
+        y = frame[target]
+    X = frame.drop(columns=[target])
+    text = tuple(str(c) for c in X.columns if not pd.api.types.is_numeric_dtype(X[c]))
+    return Table(Path(path).stem, X, y.to_numpy(), sample_weight, text)
+
+
+def run(config: Config, table: Table) -> tuple[TwinFit, pd.DataFrame]:
     """The twin of the configured estimator on the table, and its predictions for the table's rows."""
-    X = pd.DataFrame(table.X, columns=list(table.feature_names))
     twin = fit_twin(
-        make_estimator(config),
-        X,
+        make_estimator(config, table),
+        table.X,
         table.y,
+        sample_weight=table.sample_weight,
         seed=config.seed,
         draws=config.draws,
         tune=config.tune,
@@ -122,6 +231,14 @@ def run(config: Config, table: datasets.Dataset) -> tuple[TwinFit, pd.DataFrame]
     predictions = twin.predict(table.X)
     predictions["observed"] = table.y
     return twin, predictions
+
+
+def design(twin: TwinFit, table: Table) -> np.ndarray:
+    """The numeric design the twin's coefficients act on (after any feature map)."""
+    if twin.feature_map is None:
+        return table.X.to_numpy(dtype=float)
+    Z = twin.feature_map.transform(table.X)
+    return np.asarray(Z.toarray() if hasattr(Z, "toarray") else Z, dtype=float)
 
 
 def plot_forest(twin: TwinFit, X: np.ndarray):
@@ -195,9 +312,15 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--standardize", action="store_true", help="fit Pipeline(StandardScaler(), estimator)"
     )
+    parser.add_argument(
+        "--formula", default=None, help="a formulaic formula, e.g. 'y ~ x1 + C(region) + x2:x3'"
+    )
+    parser.add_argument("--weights", default=None, help="a column of sample weights")
     args = parser.parse_args(argv)
-    if args.data is None or args.target is None:
-        raise DataError("--data FILE.csv and --target COLUMN are required")
+    if args.data is None or (args.target is None and args.formula is None):
+        raise DataError("--data FILE.csv and --target COLUMN (or --formula) are required")
+    if args.target is not None and args.formula is not None:
+        raise DataError("--formula names the response itself: leave out --target")
     config = replace(
         FAST if args.fast else Config(),
         estimator=args.estimator,
@@ -209,7 +332,7 @@ def main(argv=None) -> int:
     if args.seed is not None:
         config = replace(config, seed=args.seed)
     make_estimator(config)  # penalty errors before reading the file
-    table = datasets.read_csv(args.data, args.target)
+    table = load_table(args.data, args.target, formula=args.formula, weights=args.weights)
     out = _cli.output_dir(NAME, args)
 
     start = time.perf_counter()
@@ -228,7 +351,7 @@ def main(argv=None) -> int:
     }
     if twin.convergence is not None:
         metrics |= {f"nuts_{k}": v for k, v in twin.convergence._asdict().items()}
-    forest, predictive = plot_forest(twin, table.X), plot_predictive(twin, predictions)
+    forest, predictive = plot_forest(twin, design(twin, table)), plot_predictive(twin, predictions)
     with result_set(out) as folder:
         write_csv(summary, folder / "coefficients.csv")
         write_csv(twin.correlation(), folder / "correlation.csv")
@@ -240,7 +363,9 @@ def main(argv=None) -> int:
         write_metadata(
             folder / "metadata.json",
             module=f"experiments.{NAME}",
-            config=asdict(config) | {"data": args.data.name, "target": args.target},
+            config=asdict(config)
+            | {"data": args.data.name, "target": args.target, "formula": args.formula}
+            | {"weights": args.weights, "categories": list(table.text_columns)},
             seed=config.seed,
             seconds={"total": seconds},
             checks=twin.checks,

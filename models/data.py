@@ -157,8 +157,8 @@ def _header(path: Path) -> list[str]:
         return next(csv.reader(file), [])
 
 
-def read_csv(path, target: str) -> Dataset:
-    """Read a user's table: ``target`` is the response, every other column a numeric feature.
+def read_frame(path, target: str | None) -> pd.DataFrame:
+    """Read a user's CSV table as it is (text columns kept), after the checks every reader needs.
 
     A first column without a name that holds 0, 1, ..., n - 1 (or 1, ..., n) is a row index saved with the
     table (pandas' ``to_csv`` default): it is dropped with a warning line on stderr. Any other column without a
@@ -167,9 +167,8 @@ def read_csv(path, target: str) -> Dataset:
     Raises
     ------
     DataError
-        Missing, unreadable or empty file, a header without rows, an unnamed or duplicate column, unknown
-        target column (with a hint for a ``;``-delimited file), a non-numeric column (named), NaN, inf or
-        values beyond :data:`LARGEST_VALUE` (named), fewer than 2 rows.
+        Missing, unreadable or empty file, a header without rows, an unnamed or duplicate column, no column
+        ``target`` (when given; with a hint for a ``;``-delimited file).
     """
     path = Path(path)
     if path.is_dir():
@@ -207,7 +206,7 @@ def read_csv(path, target: str) -> Dataset:
         raise DataError(
             f"{path}: column(s) {positions} have no name in the header (name them, or drop them)"
         )
-    if target not in frame.columns:
+    if target is not None and target not in frame.columns:
         hint = ""
         if len(frame.columns) == 1 and ";" in str(frame.columns[0]):
             hint = "; the file looks ';'-delimited: save it with commas"
@@ -216,6 +215,21 @@ def read_csv(path, target: str) -> Dataset:
         )
     if frame.empty:
         raise DataError(f"{path}: a header but no rows")
+    return frame
+
+
+def read_csv(path, target: str) -> Dataset:
+    """Read a user's table: ``target`` is the response, every other column a numeric feature
+    (:func:`read_frame` first).
+
+    Raises
+    ------
+    DataError
+        What :func:`read_frame` raises; a non-numeric column (named), NaN, inf or values beyond
+        :data:`LARGEST_VALUE` (named), fewer than 2 rows.
+    """
+    path = Path(path)
+    frame = read_frame(path, target)
     non_numeric = [str(c) for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     if non_numeric:
         raise DataError(

@@ -1,5 +1,6 @@
 """Any fitted pipeline: transformer steps are a fixed feature map; the twin's MAP is the final step's fit."""
 
+import re
 import warnings
 
 import numpy as np
@@ -118,3 +119,85 @@ def test_least_squares_on_dummies_and_an_intercept_is_refused(table):
     unnamed = make_pipeline(FunctionTransformer(np.tanh), Ridge(alpha=1.0))
     fit = fit_twin(unnamed, frame[["x1", "x2"]], targets["ridge"])
     assert fit.checks["map_vs_reference"]["passed"]
+
+
+# ---- the command on a table with text columns, a formula and weights ----------------------------------
+
+
+@pytest.fixture
+def csv_with_text(table, tmp_path):
+    frame, targets = table
+    frame = frame.assign(y=targets["ridge"], w=np.linspace(0.5, 2.0, len(frame)))
+    path = tmp_path / "table.csv"
+    frame.to_csv(path, index=False)
+    return frame, path
+
+
+def run_twin(argv, capsys):
+    from experiments import _cli, twin
+
+    code = _cli.run(twin.main, [str(a) for a in argv])
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    return code, captured.err
+
+
+def test_command_one_hot_encodes_text_columns_with_weights(csv_with_text, tmp_path, capsys):
+    frame, path = csv_with_text
+    out = tmp_path / "out"
+    code, _ = run_twin(["--data", path, "--target", "y", "--weights", "w", "--out", out], capsys)
+    assert code == 0
+    coefficients = pd.read_csv(out / "coefficients.csv", index_col="coefficient")
+    assert list(coefficients.index) == [
+        "intercept",
+        "region_east",
+        "region_north",
+        "region_south",
+        "x1",
+        "x2",
+    ]
+    design = pd.get_dummies(frame.region, dtype=float).join(frame[["x1", "x2"]])
+    ridge = Ridge(alpha=1.0).fit(design, frame.y, sample_weight=frame.w)
+    np.testing.assert_allclose(coefficients["map"].iloc[1:], ridge.coef_, rtol=1e-8)
+
+
+def test_command_builds_the_design_from_a_formula(csv_with_text, tmp_path, capsys):
+    frame, path = csv_with_text
+    out = tmp_path / "out"
+    argv = ["--data", path, "--formula", "y ~ x1 + C(region) + x1:x2", "--out", out]
+    code, _ = run_twin(argv, capsys)
+    assert code == 0
+    coefficients = pd.read_csv(out / "coefficients.csv", index_col="coefficient")
+    assert list(coefficients.index) == [
+        "intercept",
+        "x1",
+        "C(region)[T.north]",
+        "C(region)[T.south]",
+        "x1:x2",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--formula", "y ~ x1 + nope"], "--formula 'y ~ x1 \\+ nope': .*nope"),
+        (["--formula", "y ~ x1 +"], "--formula 'y ~ x1 \\+'"),
+        (["--formula", "~ x1"], "needs one response on the left"),
+        (["--target", "y", "--weights", "nope"], "no weight column named 'nope'"),
+        (["--target", "y", "--dates"], "column\\(s\\) day hold dates"),
+        (["--target", "nope"], "no column named 'nope'"),
+    ],
+)
+def test_command_bad_formula_column_or_dates_exit_2_nothing_written(
+    flags, message, csv_with_text, tmp_path, capsys
+):
+    frame, path = csv_with_text
+    if "--dates" in flags:
+        flags = [f for f in flags if f != "--dates"]
+        frame.assign(day=pd.date_range("2024-01-01", periods=len(frame)).astype(str)).to_csv(
+            path, index=False
+        )
+    out = tmp_path / "out"
+    code, err = run_twin(["--data", path, *flags, "--out", out], capsys)
+    assert code == 2 and err.count("\n") == 1 and re.search(message, err), err
+    assert not out.exists()
