@@ -15,7 +15,7 @@ def test_every_experiment_module_is_registered():
     modules = {
         m.name for m in pkgutil.iter_modules(experiments.__path__) if not m.name.startswith("_")
     }
-    assert modules == set(EXPERIMENTS) | set(BENCHMARKS) | set(TOOLS)
+    assert modules == set(EXPERIMENTS) | set(BENCHMARKS) | set(TOOLS) | {"priorlab"}  # the command
     assert not set(EXPERIMENTS) & set(BENCHMARKS)
 
 

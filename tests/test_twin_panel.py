@@ -22,11 +22,17 @@ def test_fast_run_writes_every_result_and_passes_its_checks(tmp_path):
     assert (tmp_path / "map_error.png").stat().st_size > 0
 
 
-def test_raw_table_is_reproducible_from_its_seed():
+def test_raw_table_comes_from_its_seed_and_has_raw_scales():
+    """Same seed, same table; another seed, another table (the generator is used, not a global one); and the
+    columns are on the raw scales the case is about (a year ~2010, an income ~2e4, an age in [20, 70])."""
     first = twin_panel.raw_table(np.random.default_rng(3))
     second = twin_panel.raw_table(np.random.default_rng(3))
-    for a, b in zip(first, second, strict=True):
+    other = twin_panel.raw_table(np.random.default_rng(4))
+    for a, b, c in zip(first, second, other, strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        assert not np.array_equal(np.asarray(a), np.asarray(c))
     X, clicked, visits = first
     assert list(X.columns) == ["year", "income", "age"]
+    assert X.year.between(2000, 2020).all() and 1e4 < X.income.median() < 4e4
+    assert X.age.between(20, 70).all()
     assert set(np.unique(clicked)) == {0.0, 1.0} and visits.min() >= 0
