@@ -7,6 +7,7 @@ Run
 import json
 import sys
 
+import numpy as np
 import pandas as pd
 
 from experiments import BENCHMARKS, EXPERIMENTS
@@ -19,6 +20,49 @@ def _format(value) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
+
+
+def format_against(value, target: str) -> str:
+    """A check's value with the digits its target needs: never printed equal to a bound it does not equal
+    (R-hat 1.0096 against <= 1.01 reads 1.0096, not 1.01)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return _format(value)
+    try:
+        bound = float(target.split()[-1])
+    except ValueError:
+        return _format(value)
+    for digits in range(4, 12):
+        text = f"{value:.{digits}g}"
+        if value == bound or text != f"{bound:.{digits}g}":
+            return text
+    return repr(value)
+
+
+def seed_study_line(name: str) -> list[str]:
+    """One sentence on how the experiment's checks held across seeds, when studied."""
+    path = RESULTS_DIR / "seed_study" / "failure_rates.csv"
+    if not path.is_file():
+        return []
+    rates = pd.read_csv(path)
+    rates = rates[rates.experiment == name]
+    if rates.empty:
+        return ["Across seeds: not studied yet (`make seed-study`).", ""]
+    seeds, failed = int(rates.seeds.max()), rates[rates.failed > 0]
+    varying = rates[np.isfinite(rates.margin_sd)]
+    closest = varying.loc[varying.margin_sd.idxmin()] if not varying.empty else None
+    text = f"Across {seeds} seeds at the published settings: "
+    if failed.empty:
+        text += f"every one of the {len(rates)} checks held"
+    else:
+        text += "failures: " + ", ".join(
+            f"{r.check} ({r.failed} of {r.seeds})" for _, r in failed.iterrows()
+        )
+    if closest is not None:
+        text += (
+            f"; the closest, {closest.check}, stands {closest.margin_sd:.1f} across-seed SDs inside its target"
+            f" (normal tail {closest.normal_tail:.1g})"
+        )
+    return [text + " ([failure rates](seed_study/failure_rates.csv)).", ""]
 
 
 def experiment_section(name: str, claim: str) -> list[str]:
@@ -41,12 +85,17 @@ def experiment_section(name: str, claim: str) -> list[str]:
         f"[{TIMINGS_DIR}/]({name}/{TIMINGS_DIR}/timings.json) (kept out of this report, so that two runs "
         "with the same seed give the same report).",
         "",
+    ]
+    lines += seed_study_line(name)
+    lines += [
         "| check | value | target | passed |",
         "|---|---|---|---|",
     ]
+    ordered = sorted(checks.items(), key=lambda item: item[1]["passed"])  # failed checks first
     lines += [
-        f"| {check_name} | {_format(check['value'])} | {check['target']} | {_format(check['passed'])} |"
-        for check_name, check in checks.items()
+        f"| {check_name} | {format_against(check['value'], check['target'])} | {check['target']} "
+        f"| {_format(check['passed'])} |"
+        for check_name, check in ordered
     ]
     lines += ["", "| metric | value |", "|---|---|"]
     lines += [f"| {metric} | {_format(value)} |" for metric, value in metadata["metrics"].items()]
@@ -106,16 +155,31 @@ def build() -> str:
         "committed.",
         "",
     ]
-    versions = None
+    versions = {}
     for name, claim in (EXPERIMENTS | BENCHMARKS).items():
         lines += experiment_section(name, claim)
         metadata_path = RESULTS_DIR / name / "metadata.json"
-        if versions is None and metadata_path.is_file():
-            versions = json.loads(metadata_path.read_text())["versions"]
+        if metadata_path.is_file():
+            versions[name] = json.loads(metadata_path.read_text())["versions"]
     lines += seed_study_section()
-    if versions:
-        lines += ["## Versions", "", ", ".join(f"{k} {v}" for k, v in versions.items()), ""]
-    return "\n".join(lines)
+    return "\n".join(lines + versions_section(versions))
+
+
+def versions_section(versions: dict) -> list[str]:
+    """The package versions of every experiment's run: once when they agree, else per experiment."""
+    if not versions:
+        return []
+    distinct = {json.dumps(v, sort_keys=True) for v in versions.values()}
+    lines = ["## Versions", ""]
+    if len(distinct) == 1:
+        shared = next(iter(versions.values()))
+        return lines + [
+            f"Every experiment ran with: {', '.join(f'{k} {v}' for k, v in shared.items())}.",
+            "",
+        ]
+    for name, found in versions.items():
+        lines += [f"- `{name}`: {', '.join(f'{k} {v}' for k, v in found.items())}"]
+    return lines + [""]
 
 
 def main(argv=None) -> int:
