@@ -921,6 +921,8 @@ def fit_twin(
         X, y01, names = validate_table(X, y, feature_names, flat_prior=_flat_prior(final))
         p = X.shape[1]
         table = frame if frame is not None else X
+        if classifier or isinstance(final, (PoissonRegressor, TweedieRegressor)):
+            glm.validate_glm(X, y01, family="logistic" if classifier else "poisson")
     fitted = _fit_estimator(
         estimator, final, table, labels if classifier else y01, sample_weight, p
     )
@@ -934,8 +936,8 @@ def fit_twin(
             transformed = None
         X, y01, names = validate_table(Z, y01, transformed, flat_prior=_flat_prior(final))
         p = X.shape[1]
-    if classifier or isinstance(final, (PoissonRegressor, TweedieRegressor)):
-        glm.validate_glm(X, y01, family="logistic" if classifier else "poisson")
+        if classifier or isinstance(final, (PoissonRegressor, TweedieRegressor)):
+            glm.validate_glm(X, y01, family="logistic" if classifier else "poisson")
     Z = X if scaler is None or feature_map else np.asarray(scaler.transform(table), dtype=float)
     weights = sample_weight
     if classifier and final.class_weight is not None:

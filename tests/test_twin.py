@@ -415,7 +415,6 @@ def _bad_table(frame, tmp_path, case):
 
 BAD_CLI = [
     ("missing", [], "missing values in column.*a"),
-    ("text", [], "non-numeric column.*city"),
     ("constant", ["--alpha", "0"], "constant column.*k"),
     ("duplicate_values", [], "a and a_copy are identical"),
     ("duplicate_names", [], "duplicate column name.*a"),
