@@ -192,6 +192,18 @@ def load_table(path, target: str | None, *, formula: str | None = None, weights:
     missing = [str(c) for c in frame.columns if frame[c].isna().any()]
     if missing:
         raise DataError(f"{path}: missing values in column(s) {', '.join(missing)}")
+    numbers = frame.select_dtypes("number")
+    values = numbers.to_numpy(dtype=float)
+    for problem, bad in (
+        ("infinite values", np.isinf(values)),
+        (
+            f"values beyond {datasets.LARGEST_VALUE:.0e} (rescale them: their squares overflow)",
+            np.abs(np.where(np.isinf(values), 0.0, values)) > datasets.LARGEST_VALUE,
+        ),
+    ):
+        if bad.any():
+            named = ", ".join(str(numbers.columns[j]) for j in np.flatnonzero(bad.any(axis=0)))
+            raise DataError(f"{path}: {problem} in column(s) {named}")
     if formula is not None:
         try:
             matrices = formulaic.model_matrix(formula, frame, na_action="raise")
