@@ -7,7 +7,10 @@ records every check's value. Per check it reports the observed failures, an exac
 failure rate (Clopper-Pearson), and the margin: how many across-seed standard deviations the mean value
 stands from the target, with the normal tail probability beyond it (a rough estimate of rates too small to
 observe in 20 seeds; a check whose value does not vary, such as an exact MAP error at rounding level, has an
-infinite margin; a count, such as divergences, has none).
+infinite margin; a count, such as divergences, has none). A check on a p-value (a name ending in
+``uniform`` or ``p_value``, such as an SBC uniformity test at ``>= 0.01``) has no normal margin either: its
+values are uniform for a correct method, and its false-failure rate is its level by construction (at most the
+level, after a Bonferroni correction), which is what the normal-tail column then holds.
 
 Writes ``results/seed_study/checks.csv`` (experiment, seed, check, value, target, passed) after every run, so
 an interrupted study loses nothing and resumes where it stopped, then ``failure_rates.csv`` and
@@ -19,6 +22,7 @@ Run
 """
 
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -78,19 +82,30 @@ def margin(values: pd.Series, target: str) -> float:
     return float(distance / spread)
 
 
+P_VALUE_CHECK = re.compile(r"(uniform|p_value)$")
+"""Checks whose value is a p-value: their false-failure rate is their level, not a normal tail."""
+
+
 def failure_rates(checks: pd.DataFrame) -> pd.DataFrame:
     """Per experiment and check: seeds, failures, observed rate, 95% upper bound, margin, normal tail."""
     rows = []
     for (experiment, check), group in checks.groupby(["experiment", "check"], sort=False):
         n, failed = len(group), int((~group.passed.astype(bool)).sum())
         upper = 1.0 if failed == n else float(scipy.stats.beta.ppf(0.95, failed + 1, n - failed))
-        m = margin(group.value, group.target.iloc[0])
+        target = group.target.iloc[0]
+        is_p_value = bool(P_VALUE_CHECK.search(check)) and target.startswith(">=")
+        m = np.nan if is_p_value else margin(group.value, target)
+        tail = (
+            float(target.split()[-1])
+            if is_p_value
+            else (float(scipy.stats.norm.sf(m)) if not np.isinf(m) else float(m < 0))
+        )
         rows.append(
             {"experiment": experiment, "check": check, "target": group.target.iloc[0]}
             | {"seeds": n, "failed": failed, "failure_rate": failed / n, "upper_95": upper}
             | {"mean": pd.to_numeric(group.value, errors="coerce").mean()}
             | {"sd": pd.to_numeric(group.value, errors="coerce").std(ddof=1), "margin_sd": m}
-            | {"normal_tail": float(scipy.stats.norm.sf(m)) if not np.isinf(m) else float(m < 0)}
+            | {"normal_tail": tail}
         )
     return pd.DataFrame(rows).set_index(["experiment", "check"])
 

@@ -65,3 +65,19 @@ def test_counts_get_no_normal_margin():
     """Divergences are a rare count: no normal approximation, only the observed rate and its bound."""
     assert np.isnan(seed_study.margin(pd.Series([0.0, 0.0, 4.0, 0.0]), "<= 0"))
     assert seed_study.margin(pd.Series([0.0, 0.0]), "<= 0") == np.inf
+
+
+def test_p_value_checks_report_their_level_not_a_normal_tail():
+    """An SBC uniformity p-value is uniform for a correct method: its false-failure rate is its level."""
+    checks = pd.DataFrame(
+        {
+            "experiment": "approximations",
+            "seed": [1, 2, 3, 4],
+            "check": "sbc_exact_uniform",
+            "value": [0.9, 0.05, 0.4, 0.6],
+            "target": ">= 0.01",
+            "passed": True,
+        }
+    )
+    rate = seed_study.failure_rates(checks).loc[("approximations", "sbc_exact_uniform")]
+    assert np.isnan(rate.margin_sd) and rate.normal_tail == 0.01
