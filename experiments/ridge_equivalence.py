@@ -33,6 +33,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pymc as pm
+import scipy.stats
 from sklearn.linear_model import Ridge
 
 from experiments import _cli
@@ -260,6 +261,12 @@ class Result(NamedTuple):
     seconds: dict
 
 
+def z_bound(k: int, family_rate: float = 0.001) -> float:
+    """The bound on the largest of ``k`` independent |z|-scores that a correct sampler exceeds by chance
+    with probability at most ``family_rate`` (Bonferroni)."""
+    return float(scipy.stats.norm.isf(family_rate / (2 * k)))
+
+
 def least_squares_exists(ds: Dataset) -> bool:
     """Whether alpha = 0 (a flat prior) has a proper posterior with finite SDs: a centered design of full
     column rank and more rows than coefficients. A constant or collinear column, or p >= n, rules it out."""
@@ -357,7 +364,9 @@ def summarize(result: Result) -> tuple[dict, dict]:
             "precise_map_vs_ridge": (metrics["max_rel_err_map_precise"], "<=", 1e-8),
             "precise_map_vs_exact": (metrics["max_rel_err_map_precise_vs_exact"], "<=", 1e-8),
             "exact_mean_vs_ridge": (metrics["max_rel_err_exact_mean"], "<=", 1e-10),
-            "nuts_mean_within_4_mcse": (metrics["max_nuts_mean_z"], "<=", 4.0),
+            # The largest of k |z|-scores (fits x coefficients): Bonferroni at a 0.1% family-wise rate, 4.44
+            # MCSE for the published k = 110. A flat 4 failed on 1 seed in 20 (4.20; make seed-study).
+            "nuts_mean_within_mcse": (metrics["max_nuts_mean_z"], "<=", z_bound(len(nuts))),
             "nuts_sd_within_10_percent": (metrics["max_nuts_sd_ratio_err"], "<=", 0.10),
             "nuts_rhat": (metrics["max_nuts_rhat"], "<=", 1.01),
             "nuts_ess_bulk": (metrics["min_nuts_ess_bulk"], ">=", 400),
