@@ -303,6 +303,7 @@ def test_reasonable_linear_inputs_are_accepted(prepare, table):
         np.testing.assert_allclose(fit.exact.mean, ols, rtol=1e-10)
 
 
+@pytest.mark.extended  # about 25 s each: make test-all, keeping make test within 5 minutes
 def test_string_labels_and_cross_validated_estimators(table, rng):
     X, y, eta = table
     labels = np.where(eta + rng.logistic(size=len(y)) > 0, "yes", "no")
@@ -412,6 +413,7 @@ def test_a_run_with_divergences_is_sampled_again_with_smaller_steps():
     assert int(idata["sample_stats"]["diverging"].sum()) < first
 
 
+@pytest.mark.extended  # about 25 s each: make test-all, keeping make test within 5 minutes
 def test_a_large_table_samples_through_sufficient_statistics(tmp_path, rng, capsys):
     """Above SUFFSTAT_ROWS rows the path and NUTS use the O(p**2) likelihood (200k rows: 325 s of row-wise
     sampling before; 11 s now on this machine); the exact-posterior checks still hold."""
