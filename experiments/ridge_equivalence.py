@@ -2,7 +2,7 @@
 
 Claim
     ``Ridge(alpha)`` is the posterior mode of ``y ~ N(X beta + intercept, sigma**2)`` with a flat intercept and
-    ``beta ~ N(0, sigma**2 / alpha)``, for known ``sigma`` and for the conjugate unknown-``sigma`` model, on
+    ``beta ~ N(0, sigma**2 / alpha)``, for known ``sigma`` and for unknown ``sigma`` (Jeffreys' ``p(sigma**2) ∝ 1 / sigma**2``), on
     every alpha in [1e-4, 1e4] (and alpha = 0, least squares, on a full-rank design), on well-conditioned, collinear,
     p > n, badly scaled (1e6), weighted and intercept-free designs, and for diagonal and full prior
     covariances (Ridge on whitened features). A precise MAP reaches the exact posterior mean to <= 1e-8;

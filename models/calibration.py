@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.special
 
-from models.exact import NOISE_PRIOR, LinearPosterior, linear_posterior
+from models.exact import LinearPosterior, linear_posterior
 
 
 class Coverage(NamedTuple):
@@ -133,7 +133,7 @@ def linear_prior_datasets(
     ridge_alpha: float,
     size: int,
     rng: np.random.Generator,
-    noise_prior: tuple[float, float] = NOISE_PRIOR,
+    noise_prior: tuple[float, float],
     intercept: float = 0.0,
 ) -> PriorDatasets:
     """Draw ``size`` data sets from the prior of the unknown-noise twin (:mod:`models.linear`).
@@ -153,12 +153,15 @@ def linear_prior_datasets(
         Number of data sets.
     rng : numpy.random.Generator
     noise_prior : (float, float)
-        Inverse-gamma shape and rate of ``sigma**2``.
+        Inverse-gamma shape and rate of ``sigma**2``, both > 0: the twin's default, Jeffreys' prior, is
+        improper and cannot be drawn from. Analyse the draws with the same prior.
     intercept : float
     """
     X = np.asarray(X, dtype=float)
     n, p = X.shape
     shape, rate = noise_prior
+    if not (shape > 0 and rate > 0):
+        raise ValueError(f"data sets need a proper noise prior (shape, rate > 0), got {noise_prior}")
     sigma = np.sqrt(rate / rng.gamma(shape, 1.0, size=size))
     beta = rng.standard_normal((size, p)) * (sigma / np.sqrt(ridge_alpha))[:, None]
     y = intercept + beta @ X.T + sigma[:, None] * rng.standard_normal((size, n))

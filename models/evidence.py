@@ -5,6 +5,8 @@ The evidence (log marginal likelihood) of the linear twin of :mod:`models.linear
 
 * known noise ``sigma``: ``log p(y | alpha, sigma)``, Gaussian;
 * unknown noise with the conjugate ``sigma**2 ~ InverseGamma(a0, b0)``: ``log p(y | alpha)``, Student-t;
+  under Jeffreys' ``1 / sigma**2`` (``a0 = b0 = 0``, the default) it is defined up to that improper prior's
+  constant, which is the same for every ``alpha``, so it still ranks and maximizes over ``alpha``;
 * profiled noise: ``max_sigma log p(y | alpha, sigma)``, the type-II maximum likelihood that
   scikit-learn's ``BayesianRidge`` climbs (with near-flat hyperpriors).
 
@@ -34,7 +36,7 @@ import scipy.optimize
 import scipy.special
 import scipy.stats
 
-from models.exact import NOISE_PRIOR
+from models.exact import NOISE_PRIOR, noise_prior_terms
 from models.penalties import whitening_factor
 
 LOG_2PI = float(np.log(2.0 * np.pi))
@@ -111,16 +113,20 @@ class Evidence:
         )
 
     def unknown_noise(self, ridge_alpha, noise_prior=NOISE_PRIOR) -> np.ndarray:
-        """``log p(y | alpha)`` with ``sigma**2 ~ InverseGamma(shape, rate)`` integrated out."""
-        shape0, rate0 = noise_prior
+        """``log p(y | alpha)`` with ``sigma**2 ~ InverseGamma(shape, rate)`` integrated out.
+
+        Under Jeffreys' prior (``(0, 0)``) the prior's normalizing constant ``rate**shape / Gamma(shape)``
+        does not exist and is left out: the same constant for every ``alpha``.
+        """
+        shape0, rate0 = noise_prior_terms(noise_prior)
         m = self.n_residual
         shape = shape0 + 0.5 * m
+        prior_const = shape0 * np.log(rate0) - scipy.special.gammaln(shape0) if shape0 > 0 else 0.0
         return (
             self._log_const
             - 0.5 * m * LOG_2PI
             - 0.5 * self.log_det(ridge_alpha)
-            + shape0 * np.log(rate0)
-            - scipy.special.gammaln(shape0)
+            + prior_const
             + scipy.special.gammaln(shape)
             - shape * np.log(rate0 + 0.5 * self.penalized_rss(ridge_alpha))
         )
@@ -463,8 +469,9 @@ def exact_loo(
         np.sum(fitted_residual**2)
         + ridge_alpha * np.sum((s / (s**2 + ridge_alpha) * projection) ** 2)
     )
-    shape0, rate0 = noise_prior
-    shape = shape0 + 0.5 * (n - 1 - int(fit_intercept))
+    shape0, rate0 = noise_prior_terms(noise_prior)
+    n_integrated = int(fit_intercept) + (X.shape[1] if ridge_alpha == 0 else 0)
+    shape = shape0 + 0.5 * (n - 1 - n_integrated)
     rate = rate0 + 0.5 * (penalized_rss - fitted_residual**2 / one_minus_h)
     scale = np.sqrt(rate / (shape * one_minus_h))
     elpd_i = scipy.stats.t.logpdf(residual, df=2.0 * shape, scale=scale)

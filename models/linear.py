@@ -14,7 +14,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from models.exact import NOISE_PRIOR
+from models.exact import NOISE_PRIOR, noise_prior_terms
 from models.penalties import whitening_factor
 
 
@@ -49,7 +49,11 @@ def linear_regression(
     relative_prior_cov : array_like or None
         ``Sigma0``, diagonal (1-D) or full (2-D); identity when None.
     noise_prior : (float, float)
-        Inverse-gamma shape and rate of ``sigma**2``.
+        Inverse-gamma shape ``a`` and rate ``b`` of ``sigma**2``; ``(0, 0)``, the default, is Jeffreys'
+        ``1 / sigma**2`` (see :data:`models.exact.NOISE_PRIOR`). Written as the unnormalized density
+        ``sigma**2 ** -(a + 1) * exp(-b / sigma**2)`` on a ``HalfFlat`` ``sigma_squared``, with ``a`` and ``b``
+        as ``pm.Data`` (``noise_shape``, ``noise_rate``): Jeffreys' prior and a proper one are then the same
+        compiled model, and a calibration study swaps one for the other without compiling again.
     feature_names : sequence of str or None
         Coordinates of the ``feature`` dim.
     likelihood : {"rows", "suffstat"}
@@ -79,8 +83,11 @@ def linear_regression(
 
     with pm.Model(coords=coords) as model:
         if noise_sigma is None:
-            sigma_squared = pm.InverseGamma(
-                "sigma_squared", alpha=noise_prior[0], beta=noise_prior[1]
+            shape, rate = noise_prior_terms(noise_prior)
+            noise_shape, noise_rate = pm.Data("noise_shape", shape), pm.Data("noise_rate", rate)
+            sigma_squared = pm.HalfFlat("sigma_squared")
+            pm.Potential(
+                "noise_prior", -(noise_shape + 1.0) * pt.log(sigma_squared) - noise_rate / sigma_squared
             )
             sigma = pm.Deterministic("sigma", pt.sqrt(sigma_squared))
         else:

@@ -762,8 +762,8 @@ def _check_least_squares(Z, weights, names, fit_intercept: bool, *, known_noise:
     """Refuse a flat-prior (alpha = 0) linear twin whose posterior is improper or has no finite SD.
 
     The coefficients need a design of full column rank (after the intercept's centering); with the noise
-    unknown, the Student-t posterior has ``n - p - 1`` degrees of freedom beyond the noise prior's, and its
-    SDs are finite only with more rows than coefficients.
+    unknown (Jeffreys' prior), the Student-t posterior has ``n - k`` degrees of freedom for ``k``
+    coefficients, and its SDs are finite only when that is more than 2.
     """
     w = np.ones(len(Z)) if weights is None else weights
     centered = Z - (w @ Z / w.sum() if fit_intercept else 0.0)
@@ -775,10 +775,11 @@ def _check_least_squares(Z, weights, names, fit_intercept: bool, *, known_noise:
             f"alpha = 0 (least squares) needs linearly independent columns ({detail}): "
             "drop columns or use alpha > 0"
         )
-    if not known_noise and 2 * NOISE_PRIOR[0] + n - p - int(fit_intercept) <= 2:
+    k = p + int(fit_intercept)
+    if not known_noise and 2 * NOISE_PRIOR[0] + n - k <= 2:
         raise DataError(
-            f"alpha = 0 with {n} rows for {p + int(fit_intercept)} coefficients: no residual degrees "
-            "of freedom, so the posterior SDs are infinite; add rows or use alpha > 0"
+            f"alpha = 0 with {n} rows for {k} coefficients leaves {max(n - k, 0)} residual degrees of "
+            "freedom: the posterior SDs are finite only with more than 2; add rows or use alpha > 0"
         )
 
 
@@ -953,6 +954,22 @@ def fit_twin(
         _check_least_squares(
             Z, weights, names, spec.fit_intercept, known_noise=spec.noise_sigma is not None
         )
+    if spec.kind == "ridge":
+        try:
+            exact_fitted = linear_posterior(
+                Z,
+                y01,
+                ridge_alpha=spec.penalty["ridge_alpha"],
+                noise_sigma=spec.noise_sigma,
+                sample_weight=weights,
+                fit_intercept=spec.fit_intercept,
+                feature_names=names,
+            )
+        except ValueError as error:  # an exact fit: nothing to learn the noise from
+            raise DataError(
+                "y is constant or fitted exactly by the features (residuals at rounding level): "
+                "the data say nothing about the noise, so the twin has no posterior"
+            ) from error
     T = _back_transform(None if feature_map else scaler, p, spec.fit_intercept)
     fi = int(spec.fit_intercept)
     coef_names = (("intercept",) if fi else ()) + names
@@ -1017,15 +1034,6 @@ def fit_twin(
             ),
         }
     if spec.kind == "ridge":
-        exact_fitted = linear_posterior(
-            Z,
-            y01,
-            ridge_alpha=spec.penalty["ridge_alpha"],
-            noise_sigma=spec.noise_sigma,
-            sample_weight=weights,
-            fit_intercept=spec.fit_intercept,
-            feature_names=names,
-        )
         targets["map_vs_exact_mean"] = (
             relative_error(map_fitted, exact_fitted.mean),
             "<=",

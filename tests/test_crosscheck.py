@@ -250,25 +250,33 @@ def test_enough_independent_cross_checks():
     assert {c.family for c in CASES} == {"ridge", "lasso", "logistic", "poisson"}
 
 
-def test_flat_prior_posterior_sds_are_ols_standard_errors_times_the_noise_prior_factor():
-    """Ridge twin at alpha = 0 with unknown noise on Longley, against statsmodels' OLS standard errors.
+def test_noise_prior_is_scale_free_and_flat_prior_sds_are_ols_standard_errors_times_the_exact_factor():
+    """Ridge twin with unknown noise on Longley, y in persons and in thousands, against statsmodels' OLS.
 
-    With a flat prior on the coefficients (k of them, intercept included) and ``sigma^2 ~ InverseGamma(a, b)``,
-    the coefficients' marginal posterior is a multivariate Student-t with ``nu = n - k + 2a`` degrees of
-    freedom and scale matrix ``(RSS + 2b) / nu (X'X)^-1``; its SDs are that scale times ``sqrt(nu / (nu - 2))``.
-    OLS reports ``sqrt(RSS / (n - k) (X'X)^-1)``, so the ratio of SDs is exactly
-    ``sqrt((RSS + 2b) / (n - k + 2a - 2) * (n - k) / RSS)``, the same for every coefficient. With the
-    default InverseGamma(1, 1) it is ``sqrt(1 + 2 / RSS)``: 1 in Longley's units (RSS = 8.4e5), but it
-    depends on the units of y (the prior's scale b = 1 is in y's units squared).
+    Under Jeffreys' ``p(sigma**2) ∝ 1 / sigma**2`` and a flat prior on the k coefficients (alpha = 0, intercept
+    included), the coefficients' posterior is a Student-t with ``n - k`` degrees of freedom whose scale is the
+    OLS standard errors: its SDs are those times ``sqrt((n - k) / (n - k - 2))``. At alpha -> 0+ the conjugate
+    prior's ``sigma**-p`` adds p degrees of freedom (``n - 1`` in all), so the SDs tend to the standard errors
+    times ``sqrt((n - k) / (n - 3))``. Both factors hold in either unit, and every SD scales with y.
+    The previous default, InverseGamma(1, 1), made the ratio ``sqrt(1 + 2 / RSS)``: 1.84 in thousands.
     """
-    from models.exact import NOISE_PRIOR
-
     X, y = load("longley")
+    X = np.asarray(X)
     n, k = X.shape[0], X.shape[1] + 1
-    a, b = NOISE_PRIOR
     for units in (1.0, 1e-3):  # y in persons, then in thousands of persons
-        posterior = linear_posterior(np.asarray(X), y * units, ridge_alpha=0.0)
         ols = sm.OLS(y * units, sm.add_constant(X)).fit()
-        rss = float(ols.ssr)
-        expected = np.sqrt((rss + 2 * b) / (n - k + 2 * a - 2) * (n - k) / rss)
-        np.testing.assert_allclose(posterior.sd / ols.bse.to_numpy(), expected, rtol=1e-8)
+        for alpha, factor in ((0.0, np.sqrt((n - k) / (n - k - 2))), (1e-12, np.sqrt((n - k) / (n - 3)))):
+            posterior = linear_posterior(X, y * units, ridge_alpha=alpha)
+            # rtol: alpha = 1e-12 against the limit, on a design with eigenvalues of X'X down to ~1e-2
+            np.testing.assert_allclose(posterior.sd / np.asarray(ols.bse), factor, rtol=1e-8)
+    for alpha in (0.0, 1e-3, 10.0):
+        persons = linear_posterior(X, y, ridge_alpha=alpha)
+        thousands = linear_posterior(X, y * 1e-3, ridge_alpha=alpha)
+        np.testing.assert_allclose(thousands.sd, persons.sd * 1e-3, rtol=1e-10)
+    rss = float(sm.OLS(y * 1e-3, sm.add_constant(X)).fit().ssr)
+    proper = linear_posterior(X, y * 1e-3, ridge_alpha=0.0, noise_prior=(1.0, 1.0))
+    ols_bse = np.asarray(sm.OLS(y * 1e-3, sm.add_constant(X)).fit().bse)
+    np.testing.assert_allclose(
+        proper.sd / ols_bse, np.sqrt((rss + 2) / (n - k) * (n - k) / rss), rtol=1e-8
+    )
+    assert np.all(proper.sd / ols_bse > 1.8)  # what the unit-bound prior did

@@ -30,8 +30,9 @@ def test_exact_posterior_mean_is_ridge(designs, design, alpha, noise):
     assert relative_error(post.mean, ridge_coef(ds, alpha)) <= 1e-10
 
 
-def brute_force(X, y, alpha, sigma, shape0=1.0, rate0=1.0):
-    """Posterior from the normal equations on the intercept-augmented design (flat intercept)."""
+def brute_force(X, y, alpha, sigma, shape0=0.0, rate0=0.0):
+    """Posterior from the normal equations on the intercept-augmented design (flat intercept); the noise
+    prior is InverseGamma(shape0, rate0), Jeffreys' at (0, 0)."""
     n, p = X.shape
     design = np.column_stack([np.ones(n), X])
     precision = design.T @ design + np.diag([0.0] + [alpha] * p)
@@ -52,6 +53,26 @@ def test_exact_covariance_matches_normal_equations(designs, sigma):
     mean, cov = brute_force(ds.X, ds.y, 2.0, sigma)
     np.testing.assert_allclose(post.mean, mean, rtol=1e-9)  # normal equations lose ~cond digits
     np.testing.assert_allclose(post.cov, cov, rtol=1e-9, atol=1e-14)
+
+
+def test_proper_noise_prior_matches_normal_equations(designs):
+    ds = designs["well_conditioned"]
+    post = linear_posterior(ds.X, ds.y, ridge_alpha=2.0, noise_prior=(2.5, 3.0))
+    _, cov = brute_force(ds.X, ds.y, 2.0, None, shape0=2.5, rate0=3.0)
+    np.testing.assert_allclose(post.cov, cov, rtol=1e-9, atol=1e-14)
+
+
+@pytest.mark.parametrize("noise_prior", [(0.0, 1.0), (1.0, 0.0), (-1.0, 1.0)])
+def test_noise_prior_is_proper_or_jeffreys(designs, noise_prior):
+    ds = designs["well_conditioned"]
+    with pytest.raises(ValueError, match="noise_prior must be"):
+        linear_posterior(ds.X, ds.y, ridge_alpha=2.0, noise_prior=noise_prior)
+
+
+def test_jeffreys_prior_refuses_an_exact_fit():
+    X = np.random.default_rng(0).standard_normal((6, 2))
+    with pytest.raises(ValueError, match="fitted exactly"):
+        linear_posterior(X, X @ [1.0, 2.0] + 3.0, ridge_alpha=0.0)
 
 
 def test_flat_prior_is_least_squares(diabetes):

@@ -89,12 +89,39 @@ def test_set_data_refit_equals_rebuilt_model(diabetes):
 
 def test_unknown_noise_map_has_the_joint_mode_of_sigma(diabetes):
     """At the joint mode, sigma**2 = (rate0 + S/2) / (shape0 + (n + p)/2 + 1): the flat intercept is not
-    integrated out, and the p coefficients' prior scales with sigma."""
+    integrated out, and the p coefficients' prior scales with sigma (Jeffreys' prior: shape0 = rate0 = 0)."""
     values = PreciseMAP(twin(diabetes, 1.0, "unknown"))()
     post = linear_posterior(diabetes.X, diabetes.y, ridge_alpha=1.0)
     n, p = diabetes.X.shape
-    shape_joint = 1.0 + (n + p) / 2
+    shape_joint = (n + p) / 2
     assert values["sigma_squared"] == pytest.approx(post.noise_rate / (shape_joint + 1), rel=1e-10)
+
+
+@pytest.mark.parametrize("noise_prior", [(0.0, 0.0), (2.5, 3.0)])
+def test_noise_prior_density_is_the_stated_inverse_gamma_kernel(diabetes, noise_prior):
+    """The model's log density is the likelihood, the Normal prior and ``-(a + 1) log s2 - b / s2``
+    (Jeffreys' ``-log s2`` at a = b = 0), up to the inverse gamma's constant; a point of the proper prior
+    reached through ``pm.set_data`` gives the same as a model built with it."""
+    import scipy.stats
+
+    X, y = diabetes.X, diabetes.y
+    a, b = noise_prior
+    point = {"intercept": np.array(150.0), "beta": np.linspace(-5, 5, X.shape[1]), "s2": 2900.0}
+    sigma = np.sqrt(point["s2"])
+    expected = (
+        scipy.stats.norm.logpdf(y, point["intercept"] + X @ point["beta"], sigma).sum()
+        + scipy.stats.norm.logpdf(point["beta"], 0.0, sigma / np.sqrt(0.5)).sum()
+        - (a + 1) * np.log(point["s2"])
+        - b / point["s2"]
+    )
+    values = {k: point[k] for k in ("intercept", "beta")} | {"sigma_squared_log__": np.log(point["s2"])}
+    built = linear_regression(X, y, ridge_alpha=0.5, noise_prior=noise_prior)
+    switched = linear_regression(X, y, ridge_alpha=0.5)
+    with switched:
+        pm.set_data({"noise_shape": a, "noise_rate": b})
+    for model in (built, switched):
+        logp = model.compile_logp(jacobian=False)(values)
+        np.testing.assert_allclose(logp, expected, rtol=1e-12)  # the same sums in another order
 
 
 @pytest.mark.slow

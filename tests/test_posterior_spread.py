@@ -105,10 +105,17 @@ def test_prior_datasets_follow_the_prior(rng, design):
     assert scipy.stats.kstest(precision, scipy.stats.gamma(shape, scale=1 / rate).cdf).pvalue > 1e-4
 
 
+def test_jeffreys_prior_cannot_simulate_data_sets(design):
+    with pytest.raises(ValueError, match="proper noise prior"):
+        calibration.linear_prior_datasets(
+            design, ridge_alpha=1.0, size=10, rng=np.random.default_rng(3), noise_prior=(0.0, 0.0)
+        )
+
+
 def test_same_seed_gives_same_data_sets(design):
     draws = [
         calibration.linear_prior_datasets(
-            design, ridge_alpha=1.0, size=10, rng=np.random.default_rng(3)
+            design, ridge_alpha=1.0, size=10, rng=np.random.default_rng(3), noise_prior=(1.0, 1.0)
         )
         for _ in range(2)
     ]
@@ -116,13 +123,16 @@ def test_same_seed_gives_same_data_sets(design):
 
 
 def test_exact_posterior_is_calibrated_on_prior_draws_and_not_with_a_narrow_prior(rng, design):
-    sim = calibration.linear_prior_datasets(design, ridge_alpha=0.2, size=600, rng=rng)
+    prior = (1.0, 1.0)
+    sim = calibration.linear_prior_datasets(
+        design, ridge_alpha=0.2, size=600, rng=rng, noise_prior=prior
+    )
     levels = (0.5, 0.9)
     right = calibration.exact_coverage_hits(
-        design, sim.y, sim.truth, ridge_alpha=0.2, levels=levels
+        design, sim.y, sim.truth, ridge_alpha=0.2, levels=levels, noise_prior=prior
     )
     narrow = calibration.exact_coverage_hits(
-        design, sim.y, sim.truth, ridge_alpha=2000.0, levels=levels
+        design, sim.y, sim.truth, ridge_alpha=2000.0, levels=levels, noise_prior=prior
     )
     for level, hits, narrow_hits in zip(levels, right, narrow, strict=True):
         assert abs(calibration.coverage(hits, level=level).z) < 4  # 4 MCSE

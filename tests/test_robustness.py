@@ -126,7 +126,7 @@ def test_a_saved_index_column_is_dropped_and_an_unnamed_column_refused(table, tm
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--alpha", "0", "--rows", "4"], "no residual degrees of freedom"),
+        (["--alpha", "0", "--rows", "4"], "leaves 0 residual degrees of freedom"),
         (["--alpha", "0", "--collinear"], "linearly independent columns \\(rank 3 < 4"),
         (["--alpha", "0", "--rows", "3"], "linearly independent columns \\(4 features for 3"),
     ],
@@ -433,3 +433,13 @@ def test_a_large_table_samples_through_sufficient_statistics(tmp_path, rng, caps
     assert all(name.startswith("nuts_") for name in failed), failed  # R-hat of a 300-draw smoke run
     nuts = pd.read_csv(tmp_path / "out" / "nuts.csv")
     assert np.abs(nuts.mean_z).max() < 4  # 4 MCSE against the exact posterior
+
+
+@pytest.mark.parametrize("target", ["constant", "exact"])
+def test_a_target_without_noise_is_refused_under_the_scale_free_prior(target):
+    """Jeffreys' noise prior needs residuals: a constant or exactly fitted y gets one line, no posterior."""
+    X = np.random.default_rng(0).standard_normal((30, 3))
+    y = np.full(30, 2.0) if target == "constant" else X @ [1.0, 2.0, 3.0] + 1.0
+    with pytest.raises(DataError, match="fitted exactly") as error:
+        fit_twin(Ridge(alpha=0.0 if target == "exact" else 1.0).fit(X, y), X, y)
+    one_line(error)
