@@ -64,7 +64,8 @@ from models.fit import (
     posterior_coefficients,
     sample_nuts_retrying,
 )
-from models.glm import TWINS, logistic_posterior_grid, logistic_regression, validate_glm
+from models.glm import logistic_posterior_grid, logistic_regression, validate_glm
+from models.registry import KINDS
 from models.results import result_set, write_csv, write_figure, write_metadata, write_posterior
 
 NAME = "glm_equivalence"
@@ -233,13 +234,13 @@ def make_problems(config: Config, split_rng, counts_rng, user=None, family=None)
 
 def reference(problem: Problem, value: float, solver: str, config: Config):
     """scikit-learn's fit (intercept first) and whether it raised a ConvergenceWarning."""
-    twin = TWINS[problem.family]
+    twin = KINDS[problem.family]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         coef = twin.reference(
             problem.X,
             problem.y,
-            **{twin.penalty: value},
+            **{twin.penalty_name: value},
             sample_weight=problem.sample_weight,
             solver=solver,
             tol=config.tol,
@@ -249,11 +250,11 @@ def reference(problem: Problem, value: float, solver: str, config: Config):
 
 
 def build(problem: Problem, value: float) -> pm.Model:
-    twin = TWINS[problem.family]
+    twin = KINDS[problem.family]
     return twin.builder(
         problem.X,
         problem.y,
-        **{twin.penalty: value},
+        **{twin.penalty_name: value},
         sample_weight=problem.sample_weight,
         feature_names=problem.feature_names,
     )
@@ -265,7 +266,7 @@ def path_table(problem: Problem, config: Config) -> tuple[pd.DataFrame, dict]:
     One model and one compiled precise MAP per structure (``poisson_alpha = 0`` is a flat prior, a model
     of its own), returned for reuse: ``{structure: (model, precise_map)}``.
     """
-    penalty = TWINS[problem.family].penalty
+    penalty = KINDS[problem.family].penalty_name
     fits, rows = {}, []
     for value in problem.path:
         structure = "flat" if value == 0 else "normal"
@@ -329,7 +330,7 @@ def nuts_table(problem: Problem, config: Config, seeds, fit=None) -> tuple[pd.Da
 
     ``fit`` is the path's ``(model, precise_map)`` with a Normal prior, reused when given.
     """
-    penalty = TWINS[problem.family].penalty
+    penalty = KINDS[problem.family].penalty_name
     if fit is None:
         model = build(problem, problem.nuts[0])
         fit = (model, PreciseMAP(model))

@@ -2,13 +2,14 @@
 
 Claim
     ``Ridge(alpha)`` is the posterior mode of ``y ~ N(X beta + intercept, sigma**2)`` with a flat intercept and
-    ``beta ~ N(0, sigma**2 / alpha)``, for known ``sigma`` and for unknown ``sigma`` (Jeffreys' ``p(sigma**2) ∝ 1 / sigma**2``), on
-    every alpha in [1e-4, 1e4] (and alpha = 0, least squares, on a full-rank design), on well-conditioned, collinear,
-    p > n, badly scaled (1e6), weighted and intercept-free designs, and for diagonal and full prior
-    covariances (Ridge on whitened features). A precise MAP reaches the exact posterior mean to <= 1e-8;
-    PyMC's default ``find_MAP`` is reported as measured (at every 6th alpha: it recompiles at each call).
-    NUTS (nutpie, 2 chains x 2,000 draws, 5 alphas, both noise settings on diabetes) matches the exact
-    posterior in MCSE units. One compiled model serves the whole path.
+    ``beta ~ N(0, sigma**2 / alpha)``, for known ``sigma`` and for unknown ``sigma`` (Jeffreys'
+    ``p(sigma**2) ∝ 1 / sigma**2``), on every alpha in [1e-4, 1e4] (and alpha = 0, least squares, on a
+    full-rank design), on well-conditioned, collinear, p > n, badly scaled (1e6), weighted and
+    intercept-free designs, and for diagonal and full prior covariances (Ridge on whitened features). A
+    precise MAP reaches the exact posterior mean to <= 1e-8; PyMC's default ``find_MAP`` is reported as
+    measured (at every 6th alpha: it recompiles at each call). NUTS (nutpie, 2 chains x 2,000 draws, 5
+    alphas, both noise settings on diabetes) matches the exact posterior in MCSE units. One
+    compiled model serves the whole path.
 
 Writes ``results/ridge_equivalence/``
     ``path.csv``      one row per (dataset, prior, noise, alpha, coefficient): Ridge, default and precise MAP,

@@ -47,18 +47,18 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
-from sklearn.linear_model import Lasso, LogisticRegression, PoissonRegressor, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from experiments import _cli
 from models import data as datasets
 from models.data import DataError
+from models.registry import KINDS
 from models.results import result_set, write_csv, write_figure, write_metadata, write_posterior
 from models.twin import TwinFit, fit_twin
 
 NAME = "twin"
-ESTIMATORS = ("ridge", "logistic", "lasso", "poisson")
+ESTIMATORS = tuple(name for name, kind in KINDS.items() if kind.command is not None)
 
 
 @dataclass(frozen=True)
@@ -98,46 +98,28 @@ def make_estimator(config: Config, table: Table | None = None):
     them and the intercept are collinear) and passes the numeric columns through (or standardizes them with
     ``--standardize``), then the estimator. Without an intercept in ``--formula``, ``fit_intercept=False``.
     """
-    if config.estimator == "logistic":
-        if config.alpha is not None:
-            raise DataError("--alpha is for ridge, lasso and poisson; logistic takes --C")
-        C = 1.0 if config.C is None else config.C
-        if not C > 0:
-            raise DataError(f"C must be > 0 (inf: no penalty), got {C:g}")
-        if not 0.0 <= config.l1_ratio <= 1.0:
-            raise DataError(f"l1_ratio must be in [0, 1], got {config.l1_ratio:g}")
-        if config.l1_ratio > 0 and np.isfinite(C):
-            # Only saga fits an l1 part; it converges slowly, hence the tight settings.
-            estimator = LogisticRegression(
-                C=C,
-                l1_ratio=config.l1_ratio,
-                solver="saga",
-                tol=1e-10,
-                max_iter=100_000,
-                random_state=config.seed,  # saga visits the rows in a random order
+    command = KINDS[config.estimator].command
+    values = {"alpha": config.alpha, "C": config.C}
+    for flag, value in values.items():
+        if flag != command.flag and value is not None:
+            users = [name for name in ESTIMATORS if KINDS[name].command.flag == flag]
+            raise DataError(
+                f"--{flag} is for {', '.join(users)}; {config.estimator} takes --{command.flag}"
             )
-        else:
-            estimator = LogisticRegression(C=C, solver="newton-cholesky", tol=1e-10, max_iter=1000)
-    else:
-        if config.C is not None:
-            raise DataError(f"--C is for logistic; {config.estimator} takes --alpha")
-        if config.l1_ratio:
-            raise DataError(f"--l1-ratio is for logistic; {config.estimator} takes --alpha")
-        alpha = 1.0 if config.alpha is None else config.alpha
-        if not (np.isfinite(alpha) and alpha >= 0):
-            raise DataError(f"alpha must be finite and >= 0, got {alpha:g}")
-        if config.estimator == "ridge":
-            estimator = Ridge(alpha=alpha)
-        elif config.estimator == "lasso":
-            estimator = Lasso(alpha=alpha, tol=1e-10, max_iter=100_000)
-        else:
-            estimator = PoissonRegressor(alpha=alpha, solver="newton-cholesky", tol=1e-10)
+    if config.l1_ratio and command.flag != "C":
+        raise DataError(f"--l1-ratio is for logistic; {config.estimator} takes --{command.flag}")
+    value = 1.0 if values[command.flag] is None else values[command.flag]
+    if command.flag == "C" and not value > 0:
+        raise DataError(f"C must be > 0 (inf: no penalty), got {value:g}")
+    if command.flag == "alpha" and not (np.isfinite(value) and value >= 0):
+        raise DataError(f"alpha must be finite and >= 0, got {value:g}")
+    if not 0.0 <= config.l1_ratio <= 1.0:
+        raise DataError(f"l1_ratio must be in [0, 1], got {config.l1_ratio:g}")
+    estimator = command.make(value, config.l1_ratio, config.seed)
     if table is not None and not table.fit_intercept:
         estimator.set_params(fit_intercept=False)
     if table is not None and table.text_columns:
-        flat = (config.estimator == "logistic" and np.isinf(C)) or (
-            config.estimator != "logistic" and alpha == 0
-        )
+        flat = value == command.no_penalty
         encoder = OneHotEncoder(drop="first" if flat else None, sparse_output=False)
         features = ColumnTransformer(
             [("categories", encoder, list(table.text_columns))],
@@ -304,7 +286,9 @@ def plot_predictive(twin: TwinFit, predictions: pd.DataFrame, max_rows: int = 20
     ax.plot(x, order.estimator, color="black", linewidth=1, label="estimator's prediction")
     ax.plot(x, order.observed, ".", color="tab:red", markersize=4, label="observed y")
     ax.set_xlabel(f"row of the table, sorted by prediction ({len(order)} shown)")
-    ax.set_ylabel(f"P(y = {twin.positive_class})" if twin.kind == "logistic" else "response")
+    ax.set_ylabel(
+        f"P(y = {twin.positive_class})" if twin.positive_class is not None else "response"
+    )
     ax.set_title(f"{twin.label}: what a new observation could be")
     ax.legend(fontsize=8, loc="upper left")
     return fig

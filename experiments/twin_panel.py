@@ -54,9 +54,10 @@ from models import glm
 from models.diagnostics import checks as make_checks
 from models.diagnostics import convergence, relative_error
 from models.fit import coefficients, compile_nuts, sample_nuts
+from models.registry import KINDS
 from models.results import result_set, write_csv, write_figure, write_metadata
 from models.sparse import SparseMAP
-from models.twin import MAP_TOLERANCE, fit_twin
+from models.twin import fit_twin
 
 NAME = "twin_panel"
 
@@ -186,7 +187,7 @@ def run_cases(config: Config, data: dict) -> pd.DataFrame:
                 "map_vs_estimator": fit.map_rel_error,
                 "map_vs_reference": fit.reference_rel_error,
                 "map_kkt_violation": fit.checks.get("map_kkt_violation", {}).get("value"),
-                "tolerance": 1e-6 if fit.reference_rel_error is None else MAP_TOLERANCE[fit.kind],
+                "tolerance": 1e-6 if fit.reference_rel_error is None else KINDS[fit.kind].tolerance,
                 "n_zero": int(np.sum(fit.map_coef[1:] == 0.0)),
                 "posterior": "exact" if fit.exact is not None else "NUTS",
                 "rhat_max": None if diagnostics is None else diagnostics.rhat_max,

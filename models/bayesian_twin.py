@@ -32,6 +32,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from models.data import DataError
+from models.registry import KINDS
 from models.twin import fit_twin
 
 __all__ = ["BayesianTwin"]
@@ -173,17 +174,16 @@ class BayesianTwin(BaseEstimator):
         response = self._mean_response_draws(X)
         if not return_std:
             return response.mean(axis=0)
-        # Law of total variance: the spread of E[y | x] plus the mean noise variance.
-        noise = response if twin.kind == "poisson" else np.full_like(response, twin.noise_sigma**2)
+        # Law of total variance: the spread of E[y | x] plus the mean observation variance.
+        noise = self._outcome.variance(response, twin.noise_sigma)
         return response.mean(axis=0), np.sqrt(response.var(axis=0) + noise.mean(axis=0))
 
+    @property
+    def _outcome(self):
+        return KINDS[self.twin_.kind].outcome
+
     def _mean_response_draws(self, X) -> np.ndarray:
-        eta = self._linear_predictor_draws(X)
-        if self.twin_.kind == "logistic":
-            return scipy.special.expit(eta)
-        if self.twin_.kind == "poisson":
-            return np.exp(eta)
-        return eta
+        return self._outcome.mean(self._linear_predictor_draws(X))
 
     @available_if(lambda self: self._is_classifier)
     def predict_proba(self, X) -> np.ndarray:
@@ -230,11 +230,8 @@ class BayesianTwin(BaseEstimator):
                 eta = design @ exact.mean + ratio * ((z @ exact.scale_factor.T) @ design.T)
             return eta + sigma * rng.standard_normal(eta.shape)
         eta = twin.draws[rng.integers(len(twin.draws), size=n)] @ design.T
-        if twin.kind == "logistic":
-            return self.classes_[(rng.random(eta.shape) < scipy.special.expit(eta)).astype(int)]
-        if twin.kind == "poisson":
-            return rng.poisson(np.exp(eta)).astype(float)
-        return eta + twin.noise_sigma * rng.standard_normal(eta.shape)
+        new_y = self._outcome.draw(rng, self._outcome.mean(eta), twin.noise_sigma)
+        return self.classes_[new_y.astype(int)] if self._outcome.binary else new_y
 
     def score(self, X, y, sample_weight=None) -> float:
         """Accuracy (classifiers) or R^2 (regressors) of :meth:`predict`."""

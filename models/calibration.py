@@ -161,7 +161,9 @@ def linear_prior_datasets(
     n, p = X.shape
     shape, rate = noise_prior
     if not (shape > 0 and rate > 0):
-        raise ValueError(f"data sets need a proper noise prior (shape, rate > 0), got {noise_prior}")
+        raise ValueError(
+            f"data sets need a proper noise prior (shape, rate > 0), got {noise_prior}"
+        )
     sigma = np.sqrt(rate / rng.gamma(shape, 1.0, size=size))
     beta = rng.standard_normal((size, p)) * (sigma / np.sqrt(ridge_alpha))[:, None]
     y = intercept + beta @ X.T + sigma[:, None] * rng.standard_normal((size, n))

@@ -103,8 +103,9 @@ def linear_posterior(
     ``beta ~ N(0, sigma**2 / ridge_alpha * Sigma0)`` (``Sigma0 = relative_prior_cov``, identity by default;
     ``ridge_alpha = 0`` is a flat prior). With ``noise_sigma`` given the posterior is Gaussian; with
     ``noise_sigma=None``, ``sigma**2 ~ InverseGamma(*noise_prior)`` (Jeffreys' ``1 / sigma**2`` by default,
-    see :data:`NOISE_PRIOR`) and the marginal posterior of the coefficients is a multivariate Student-t. Its mean is ``Ridge(alpha=ridge_alpha)`` on the whitened features
-    ``X L`` (``L L^T = Sigma0``), mapped back by ``L``.
+    see :data:`NOISE_PRIOR`) and the marginal posterior of the coefficients is a multivariate Student-t.
+    Its mean is ``Ridge(alpha=ridge_alpha)`` on the whitened features ``X L`` (``L L^T = Sigma0``), mapped
+    back by ``L``.
 
     Parameters
     ----------

@@ -22,7 +22,6 @@ row's weighted contribution ``w_i log p(y_i | theta)``, the terms the posterior 
 counts as two copies of that row). With unit weights the two are identical.
 """
 
-from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -389,21 +388,6 @@ def poisson_reference(
         alpha=poisson_alpha, solver=solver, tol=tol, max_iter=max_iter, fit_intercept=fit_intercept
     ).fit(X, y, sample_weight=sample_weight)
     return np.concatenate([[fit.intercept_], fit.coef_]) if fit_intercept else fit.coef_
-
-
-class Twin(NamedTuple):
-    """A GLM twin: its model builder, its scikit-learn reference fit and the name of its penalty."""
-
-    builder: Callable[..., pm.Model]
-    reference: Callable[..., np.ndarray]
-    penalty: str
-
-
-TWINS = {
-    "logistic": Twin(logistic_regression, logistic_reference, "logistic_C"),
-    "poisson": Twin(poisson_regression, poisson_reference, "poisson_alpha"),
-}
-"""Family name -> :class:`Twin`; ``builder(X, y, **{penalty: value})`` and the same for ``reference``."""
 
 
 class GridPosterior(NamedTuple):

@@ -87,7 +87,8 @@ def linear_regression(
             noise_shape, noise_rate = pm.Data("noise_shape", shape), pm.Data("noise_rate", rate)
             sigma_squared = pm.HalfFlat("sigma_squared")
             pm.Potential(
-                "noise_prior", -(noise_shape + 1.0) * pt.log(sigma_squared) - noise_rate / sigma_squared
+                "noise_prior",
+                -(noise_shape + 1.0) * pt.log(sigma_squared) - noise_rate / sigma_squared,
             )
             sigma = pm.Deterministic("sigma", pt.sqrt(sigma_squared))
         else:

@@ -43,18 +43,12 @@ import xarray as xr
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import (
-    BayesianRidge,
     ElasticNet,
-    ElasticNetCV,
     Lasso,
-    LassoCV,
     LinearRegression,
     LogisticRegression,
     LogisticRegressionCV,
     MultiTaskElasticNet,
-    PoissonRegressor,
-    Ridge,
-    RidgeCV,
     TweedieRegressor,
 )
 from sklearn.pipeline import Pipeline
@@ -62,10 +56,10 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import check_is_fitted
 
-from models import glm, sparse
-from models.data import LARGEST_VALUE, DataError, plug_in_noise_sigma, validate_arrays
+from models import glm, registry, sparse
+from models.data import LARGEST_VALUE, DataError, validate_arrays
 from models.diagnostics import Convergence, checks, convergence, relative_error
-from models.exact import NOISE_PRIOR, LinearPosterior, linear_posterior
+from models.exact import LinearPosterior
 from models.fit import (
     PreciseMAP,
     coefficients,
@@ -73,37 +67,13 @@ from models.fit import (
     posterior_coefficients,
     sample_nuts_retrying,
 )
-from models.linear import linear_regression
-from models.penalties import ridge_alpha as ridge_alpha_of
+from models.registry import logistic_penalty
 
 SUPPORTED = (
     "LinearRegression, Ridge, RidgeCV, BayesianRidge, Lasso, LassoCV, ElasticNet, ElasticNetCV, "
     "LogisticRegression or LogisticRegressionCV (binary), PoissonRegressor, TweedieRegressor(power=1), "
     "their subclasses, alone or as the last step of a Pipeline of transformers"
 )
-
-MAP_TOLERANCE = {
-    "ridge": 1e-8,
-    "lasso": 1e-6,
-    "elasticnet": 1e-6,
-    "logistic": 1e-6,
-    "poisson": 1e-6,
-}
-"""Largest relative error ``max|MAP - reference| / max|reference|`` the checks accept, against a reference fit
-of the same estimator to tight tolerance. Ridge-type: both are exact linear algebra (the issue's 1e-8). Lasso,
-ElasticNet: coordinate descent at ``tol=1e-12`` against the active-set MAP (exact zeros), the sparse module's
-1e-6. GLMs: Newton (``newton-cholesky``, ``tol=1e-12``) against the twin's Newton MAP."""
-
-
-class Spec(NamedTuple):
-    """What the twin of one fitted estimator is: its family, penalty, noise scale and reference fit."""
-
-    kind: str
-    label: str
-    penalty: dict
-    noise_sigma: float | None
-    noise_note: str
-    fit_intercept: bool
 
 
 def _fail(what: str, why: str):
@@ -145,7 +115,7 @@ def unwrap(estimator):
                 f"TweedieRegressor(power={power}, link={link!r})",
                 "only power=1 with the log link, the Poisson model, has a twin here",
             )
-    elif not isinstance(final, KINDS):
+    elif registry.match(final) is None:
         _fail(type(final).__name__, f"supported: {SUPPORTED}")
     return scaler, final
 
@@ -186,129 +156,6 @@ def _check_params(final) -> None:
             raise DataError(
                 f"C = {C:g} is below {1 / LARGEST_VALUE:.0e}: the prior scale underflows"
             )
-
-
-def logistic_penalty(final: LogisticRegression) -> tuple[float, float]:
-    """``(C, l1_ratio)`` of the penalty a ``LogisticRegression`` fits, resolved as scikit-learn 1.8+ does.
-
-    The deprecated ``penalty`` wins when set: ``"l2"`` is ``l1_ratio = 0``, ``"l1"`` is 1, ``None`` is
-    ``C = inf``; otherwise ``l1_ratio`` (None counts as 0). ``C = inf`` is no penalty at all.
-    """
-    params = final.get_params()
-    if isinstance(final, LogisticRegressionCV):  # fitted: the chosen C and l1_ratio
-        ratio = np.ravel(final.l1_ratio_)[0]
-        return float(np.ravel(final.C_)[0]), 0.0 if ratio is None else float(ratio)
-    penalty, l1_ratio = params["penalty"], params["l1_ratio"]
-    try:
-        C = float(params["C"])
-    except (TypeError, ValueError):
-        raise DataError(f"C must be a number, got {params['C']!r}") from None
-    if penalty is None:
-        return np.inf, 0.0
-    ratio = {"l2": 0.0, "l1": 1.0}.get(penalty, 0.0 if l1_ratio is None else float(l1_ratio))
-    if not 0.0 <= ratio <= 1.0:
-        raise DataError(f"l1_ratio must be in [0, 1], got {ratio:g}")
-    return C, (0.0 if np.isinf(C) else ratio)
-
-
-def _spec(final, X, y, weights) -> Spec:
-    """The twin of a fitted final estimator, on the features ``X`` it was fitted on."""
-    fit_intercept = bool(final.fit_intercept)
-    n = X.shape[0]
-    if isinstance(final, (LinearRegression, Ridge, RidgeCV)):
-        alpha = (
-            0.0
-            if isinstance(final, LinearRegression)
-            else float(final.alpha_ if isinstance(final, RidgeCV) else final.alpha)
-        )
-        return Spec(
-            "ridge",
-            f"{type(final).__name__}(alpha={alpha:g})",
-            {"ridge_alpha": alpha},
-            None,
-            "unknown: conjugate inverse-gamma prior (Student-t posterior)",
-            fit_intercept,
-        )
-    if isinstance(final, BayesianRidge):
-        noise = 1.0 / np.sqrt(final.alpha_)
-        alpha = float(ridge_alpha_of(noise_sigma=noise, prior_sigma=1.0 / np.sqrt(final.lambda_)))
-        return Spec(
-            "ridge",
-            f"BayesianRidge(lambda_={final.lambda_:.6g}, alpha_={final.alpha_:.6g})",
-            {"ridge_alpha": alpha},
-            float(noise),
-            "known: BayesianRidge's fitted 1 / sqrt(alpha_)",
-            fit_intercept,
-        )
-    l1_ratio = final.l1_ratio_ if isinstance(final, ElasticNetCV) else getattr(final, "l1_ratio", 1)
-    lasso_like = isinstance(final, (Lasso, LassoCV)) or (
-        isinstance(final, (ElasticNet, ElasticNetCV)) and l1_ratio == 1
-    )
-    if lasso_like or isinstance(final, (ElasticNet, ElasticNetCV)):
-        if n <= X.shape[1] + int(fit_intercept):
-            raise DataError(
-                f"{n} rows for {X.shape[1]} features: the Lasso twin's noise plug-in (least-squares "
-                "residual SD) needs more rows than coefficients"
-            )
-        alpha = float(final.alpha_ if isinstance(final, (LassoCV, ElasticNetCV)) else final.alpha)
-        noise = plug_in_noise_sigma(X, y, sample_weight=weights, fit_intercept=fit_intercept)
-        note = "plug-in: least-squares residual SD (the MAP is a mode for fixed sigma only)"
-        if lasso_like:
-            return Spec(
-                "lasso",
-                f"{type(final).__name__}(alpha={alpha:g})",
-                {"lasso_alpha": alpha},
-                noise,
-                note,
-                fit_intercept,
-            )
-        ratio = float(l1_ratio)
-        return Spec(
-            "elasticnet",
-            f"{type(final).__name__}(alpha={alpha:g}, l1_ratio={ratio:g})",
-            {"alpha": alpha, "l1_ratio": ratio},
-            noise,
-            note,
-            fit_intercept,
-        )
-    if isinstance(final, (LogisticRegression, LogisticRegressionCV)):
-        C, l1_ratio = logistic_penalty(final)
-        label = f"{type(final).__name__}(C={C:g}" + (
-            f", l1_ratio={l1_ratio:g})" if l1_ratio else ")"
-        )
-        return Spec(
-            "logistic",
-            label,
-            {"logistic_C": C, "l1_ratio": l1_ratio},
-            None,
-            "",
-            fit_intercept,
-        )
-    alpha = float(final.alpha)
-    return Spec(
-        "poisson",
-        f"{type(final).__name__}(alpha={alpha:g})",
-        {"poisson_alpha": alpha},
-        None,
-        "",
-        fit_intercept,
-    )
-
-
-KINDS = (
-    LinearRegression,
-    Ridge,
-    RidgeCV,
-    BayesianRidge,
-    Lasso,
-    LassoCV,
-    ElasticNet,
-    ElasticNetCV,
-    LogisticRegression,
-    LogisticRegressionCV,
-    PoissonRegressor,
-    TweedieRegressor,
-)
 
 
 DENSE_LIMIT_BYTES = 2 * 1024**3
@@ -436,126 +283,6 @@ def _fit_estimator(estimator, final, X, y, sample_weight, p):
     return estimator
 
 
-def _reference(spec: Spec, Z, y, weights, final) -> np.ndarray | None:
-    """The estimator refitted to tight tolerance on the fitted-space features; intercept first.
-
-    None for a logistic regression with an l1 part: only saga fits it, and saga converges too slowly to be a
-    reference (measured on breast_cancer at C = 10: 1.1e-3 from the optimum at ``tol=1e-8`` after 84 s); the
-    subgradient conditions of scikit-learn's objective (:func:`logistic_kkt_violation`) certify the MAP.
-    """
-    fi = spec.fit_intercept
-    if spec.kind == "logistic" and spec.penalty["l1_ratio"] > 0:
-        return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if spec.kind == "ridge":
-            fit = Ridge(alpha=spec.penalty["ridge_alpha"], solver="svd", fit_intercept=fi)
-        elif spec.kind in ("lasso", "elasticnet"):
-            fit = ElasticNet(
-                alpha=spec.penalty.get("lasso_alpha", spec.penalty.get("alpha")),
-                l1_ratio=spec.penalty.get("l1_ratio", 1.0),
-                fit_intercept=fi,
-                tol=1e-12,
-                max_iter=1_000_000,
-            )
-        elif spec.kind == "logistic":
-            return glm.logistic_reference(
-                Z, y, logistic_C=spec.penalty["logistic_C"], sample_weight=weights, fit_intercept=fi
-            )
-        else:
-            return glm.poisson_reference(
-                Z,
-                y,
-                poisson_alpha=spec.penalty["poisson_alpha"],
-                sample_weight=weights,
-                fit_intercept=fi,
-            )
-        fit.fit(Z, y, sample_weight=weights)
-    coef = np.ravel(fit.coef_)
-    return np.concatenate([[float(np.ravel(fit.intercept_)[0])], coef]) if fi else coef
-
-
-def _model(spec: Spec, Z, y, weights, names, feature_scale=None):
-    """The twin's model on the fitted-space features ``Z`` (or on ``Z / feature_scale``, with the prior
-    scales multiplied by ``feature_scale``: standardized coordinates for sampling)."""
-    kwargs = dict(fit_intercept=spec.fit_intercept, feature_names=names)
-    if feature_scale is not None:
-        kwargs["feature_scale"] = feature_scale
-    if spec.kind == "ridge":
-        return linear_regression(
-            Z,
-            y,
-            ridge_alpha=spec.penalty["ridge_alpha"],
-            noise_sigma=spec.noise_sigma,
-            sample_weight=weights,
-            **kwargs,
-        )
-    if spec.kind == "lasso":
-        return sparse.laplace_regression(
-            Z,
-            y,
-            lasso_alpha=spec.penalty["lasso_alpha"],
-            noise_sigma=spec.noise_sigma,
-            sample_weight=weights,
-            **kwargs,
-        )
-    if spec.kind == "elasticnet":
-        return sparse.elasticnet_regression(
-            Z, y, **spec.penalty, noise_sigma=spec.noise_sigma, sample_weight=weights, **kwargs
-        )
-    builder = glm.logistic_regression if spec.kind == "logistic" else glm.poisson_regression
-    return builder(Z, y, **spec.penalty, sample_weight=weights, **kwargs)
-
-
-class Subgradient(NamedTuple):
-    """The subgradient (KKT) conditions at a point, in units of the l1 weight ``l1_ratio``.
-
-    ``violation`` is the largest violation; ``rounding`` the level floating point alone reaches: the
-    gradient's terms ``C |x_ij| w_i |p_i - y_i|`` summed, times ``1000 eps`` (a sum of ``n`` terms loses up
-    to ``n eps`` of them in the worst case; ``1000`` stands in for ``n`` of a few thousand rows).
-    """
-
-    violation: float
-    rounding: float
-
-
-def logistic_kkt_violation(
-    coef, Z, y, weights, *, logistic_C, l1_ratio, fit_intercept
-) -> Subgradient:
-    """How far ``coef`` (intercept first) is from minimizing scikit-learn's logistic objective.
-
-    The objective ``C sum_i w_i logloss_i + l1_ratio ||w||_1 + (1 - l1_ratio) ||w||**2 / 2`` is minimized
-    where the gradient ``g`` of its smooth part satisfies ``g_j = -l1_ratio sign(w_j)`` for ``w_j != 0``,
-    ``|g_j| <= l1_ratio`` for ``w_j = 0`` and ``g = 0`` for the intercept. Written in NumPy from
-    scikit-learn's formula, independently of the PyMC model.
-    """
-    weights = np.ones(len(y)) if weights is None else weights
-    fi = int(fit_intercept)
-    w = coef[fi:]
-    eta = Z @ w + (coef[0] if fi else 0.0)
-    residual = weights * (scipy.special.expit(eta) - y)
-    grad = logistic_C * (Z.T @ residual) + (1.0 - l1_ratio) * w
-    terms = logistic_C * (np.abs(Z).T @ np.abs(residual)) + (1.0 - l1_ratio) * np.abs(w)
-    violation = np.where(
-        w != 0.0, np.abs(grad + l1_ratio * np.sign(w)), np.maximum(np.abs(grad) - l1_ratio, 0.0)
-    )
-    if fit_intercept:
-        violation = np.append(violation, abs(logistic_C * residual.sum()))
-        terms = np.append(terms, logistic_C * np.abs(residual).sum())
-    rounding = 1000.0 * np.finfo(float).eps * float(terms.max())
-    return Subgradient(float(violation.max() / l1_ratio), rounding / l1_ratio)
-
-
-def logistic_objective(coef, Z, y, weights, *, logistic_C, l1_ratio, fit_intercept) -> float:
-    """scikit-learn's logistic objective at ``coef`` (intercept first), in NumPy."""
-    weights = np.ones(len(y)) if weights is None else weights
-    fi = int(fit_intercept)
-    w = coef[fi:]
-    eta = Z @ w + (coef[0] if fi else 0.0)
-    loss = np.sum(weights * (np.logaddexp(0.0, eta) - y * eta))
-    return float(logistic_C * loss + l1_ratio * np.abs(w).sum() + 0.5 * (1.0 - l1_ratio) * (w @ w))
-
-
 class TwinFit(NamedTuple):
     """The twin of one estimator on one data set, on the user's original feature scale.
 
@@ -633,7 +360,8 @@ class TwinFit(NamedTuple):
             rows = raw
         elif hasattr(self.estimator, "feature_names_in_"):
             rows = pd.DataFrame(X_new, columns=self.estimator.feature_names_in_)
-        if self.kind == "logistic":
+        outcome = registry.KINDS[self.kind].outcome
+        if outcome.binary:
             estimate = self.estimator.predict_proba(rows)[:, 1]
         else:
             estimate = self.estimator.predict(rows)
@@ -650,20 +378,12 @@ class TwinFit(NamedTuple):
         else:
             eta = self.draws @ design.T
             rng = np.random.default_rng([self.seed, 1])
-            if self.kind == "logistic":
-                response = scipy.special.expit(eta)
+            response = outcome.mean(eta)
+            if outcome.binary:  # a 0/1 outcome has no predictive interval
                 predictive = np.full((2, len(X_new)), np.nan)
-            elif self.kind == "poisson":
-                response = np.exp(eta)
-                # Rates beyond numpy's Poisson range (a sampler that went astray): infinite counts.
-                ok = np.isfinite(response) & (response < 1e15)
-                counts = rng.poisson(np.where(ok, response, 0.0)).astype(float)
-                counts[~ok] = np.inf
-                predictive = np.quantile(counts, q, axis=0)
             else:
-                response = eta
-                noise = self.noise_sigma * rng.standard_normal(eta.shape)
-                predictive = np.quantile(eta + noise, q, axis=0)
+                new_y = outcome.draw(rng, response, self.noise_sigma)
+                predictive = np.quantile(new_y, q, axis=0)
             mean = response.mean(axis=0)
             band = np.quantile(response, q, axis=0)
         percent = [f"{100 * v:g}".replace(".", "_") for v in q]
@@ -756,31 +476,6 @@ def _posterior_tree(draws, names, fit_intercept, sample_stats=None, source="") -
     if sample_stats is not None:
         groups["sample_stats"] = sample_stats
     return xr.DataTree.from_dict(groups)
-
-
-def _check_least_squares(Z, weights, names, fit_intercept: bool, *, known_noise: bool) -> None:
-    """Refuse a flat-prior (alpha = 0) linear twin whose posterior is improper or has no finite SD.
-
-    The coefficients need a design of full column rank (after the intercept's centering); with the noise
-    unknown (Jeffreys' prior), the Student-t posterior has ``n - k`` degrees of freedom for ``k``
-    coefficients, and its SDs are finite only when that is more than 2.
-    """
-    w = np.ones(len(Z)) if weights is None else weights
-    centered = Z - (w @ Z / w.sum() if fit_intercept else 0.0)
-    rank = np.linalg.matrix_rank(np.sqrt(w)[:, None] * centered)
-    n, p = Z.shape
-    if rank < p:
-        detail = f"{p} features for {n} rows" if p >= n else f"rank {rank} < {p} features"
-        raise DataError(
-            f"alpha = 0 (least squares) needs linearly independent columns ({detail}): "
-            "drop columns or use alpha > 0"
-        )
-    k = p + int(fit_intercept)
-    if not known_noise and 2 * NOISE_PRIOR[0] + n - k <= 2:
-        raise DataError(
-            f"alpha = 0 with {n} rows for {k} coefficients leaves {max(n - k, 0)} residual degrees of "
-            "freedom: the posterior SDs are finite only with more than 2; add rows or use alpha > 0"
-        )
 
 
 def _steps_label(steps) -> str:
@@ -902,7 +597,8 @@ def fit_twin(
         feature_names = list(estimator.feature_names_in_)
     if sample_weight is not None:
         X, y, sample_weight = _positive_weight_rows(X, y, sample_weight)
-    classifier = isinstance(final, (LogisticRegression, LogisticRegressionCV))
+    kind = registry.match(final)
+    classifier = kind.outcome.binary
     labels = _labels(y) if classifier else None
     if classifier:
         classes = np.unique(labels)
@@ -922,8 +618,8 @@ def fit_twin(
         X, y01, names = validate_table(X, y, feature_names, flat_prior=_flat_prior(final))
         p = X.shape[1]
         table = frame if frame is not None else X
-        if classifier or isinstance(final, (PoissonRegressor, TweedieRegressor)):
-            glm.validate_glm(X, y01, family="logistic" if classifier else "poisson")
+        if kind.validate is not None:
+            kind.validate(X, y01)
     fitted = _fit_estimator(
         estimator, final, table, labels if classifier else y01, sample_weight, p
     )
@@ -937,8 +633,8 @@ def fit_twin(
             transformed = None
         X, y01, names = validate_table(Z, y01, transformed, flat_prior=_flat_prior(final))
         p = X.shape[1]
-        if classifier or isinstance(final, (PoissonRegressor, TweedieRegressor)):
-            glm.validate_glm(X, y01, family="logistic" if classifier else "poisson")
+        if kind.validate is not None:
+            kind.validate(X, y01)
     Z = X if scaler is None or feature_map else np.asarray(scaler.transform(table), dtype=float)
     weights = sample_weight
     if classifier and final.class_weight is not None:
@@ -949,20 +645,17 @@ def fit_twin(
         )
         class_weights = per_class[np.searchsorted(classes, labels)]
         weights = class_weights if weights is None else weights * class_weights
-    spec = _spec(final, Z, y01, weights)
-    if spec.kind == "ridge" and spec.penalty["ridge_alpha"] == 0:
-        _check_least_squares(
-            Z, weights, names, spec.fit_intercept, known_noise=spec.noise_sigma is not None
-        )
-    if spec.kind == "ridge":
+    reading = kind.read(final, Z, y01, weights)
+    fi = int(final.fit_intercept)
+    if kind.exact is not None:
         try:
-            exact_fitted = linear_posterior(
+            exact_fitted = kind.exact(
                 Z,
                 y01,
-                ridge_alpha=spec.penalty["ridge_alpha"],
-                noise_sigma=spec.noise_sigma,
+                **reading.penalty,
+                noise_sigma=reading.noise_sigma,
                 sample_weight=weights,
-                fit_intercept=spec.fit_intercept,
+                fit_intercept=bool(fi),
                 feature_names=names,
             )
         except ValueError as error:  # an exact fit: nothing to learn the noise from
@@ -970,34 +663,48 @@ def fit_twin(
                 "y is constant or fitted exactly by the features (residuals at rounding level): "
                 "the data say nothing about the noise, so the twin has no posterior"
             ) from error
-    T = _back_transform(None if feature_map else scaler, p, spec.fit_intercept)
-    fi = int(spec.fit_intercept)
+    T = _back_transform(None if feature_map else scaler, p, bool(fi))
     coef_names = (("intercept",) if fi else ()) + names
     estimator_fitted = np.ravel(final.coef_)
     if fi:
         estimator_fitted = np.concatenate(
             [[float(np.ravel(final.intercept_)[0])], estimator_fitted]
         )
-    if spec.kind != "ridge":
+
+    def build(design, feature_scale=None):
+        return kind.build(
+            reading,
+            design,
+            y01,
+            weights,
+            names,
+            fit_intercept=bool(fi),
+            feature_scale=feature_scale,
+        )
+
+    if kind.exact is None:
         # Sampled by NUTS in standardized coordinates (columns centered when there is an intercept, and
         # divided by their SD; the prior scales follow): the same posterior, mapped back exactly by S. Built
         # before the reference fit: without a penalty the builder refuses a table with no maximum.
-        center = Z.mean(axis=0) if spec.fit_intercept else np.zeros(p)
+        center = Z.mean(axis=0) if fi else np.zeros(p)
         scale = Z.std(axis=0)
         scale[scale == 0.0] = (
             1.0  # a constant column (allowed under a proper prior): nothing to scale
         )
-        standardized = _model(spec, (Z - center) / scale, y01, weights, list(names), scale)
-        S = unstandardize(center, scale, spec.fit_intercept)
-    l1_logistic = spec.kind == "logistic" and spec.penalty["l1_ratio"] > 0
-    if spec.kind in ("lasso", "elasticnet") or l1_logistic:
+        standardized = build((Z - center) / scale, scale)
+        S = unstandardize(center, scale, bool(fi))
+    if kind.has_kinks(reading.penalty):
         # SparseMAP's L1 weight is one number: the model on the fitted-space features.
-        map_fitted = coefficients(sparse.SparseMAP(_model(spec, Z, y01, weights, list(names)))())
-    elif spec.kind == "ridge":
-        map_fitted = coefficients(PreciseMAP(_model(spec, Z, y01, weights, list(names)))())
+        map_fitted = coefficients(sparse.SparseMAP(build(Z))())
+    elif kind.exact is not None:
+        map_fitted = coefficients(PreciseMAP(build(Z))())
     else:
         map_fitted = S @ coefficients(PreciseMAP(standardized)())
-    reference = _reference(spec, Z, y01, weights, final)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = kind.reference(
+            Z, y01, **reading.penalty, sample_weight=weights, fit_intercept=bool(fi)
+        )
     rng = np.random.default_rng(seed)
 
     targets = {
@@ -1009,31 +716,13 @@ def fit_twin(
         targets["map_vs_reference"] = (
             relative_error(map_fitted, reference),
             "<=",
-            MAP_TOLERANCE[spec.kind],
+            kind.tolerance,
         )
     else:
-        objective = {
-            "Z": Z,
-            "y": y01,
-            "weights": weights,
-            "fit_intercept": spec.fit_intercept,
-            **spec.penalty,
-        }
-        at_map = logistic_objective(map_fitted, **objective)
-        at_estimator = logistic_objective(estimator_fitted, **objective)
-        kkt = logistic_kkt_violation(map_fitted, **objective)
-        targets |= {
-            # The active-set MAP reached 1e-13 to 1e-15 on breast_cancer; 1e-6, or the rounding level of the
-            # gradient where its terms are large (large C, raw columns), whichever is larger.
-            "map_kkt_violation": (kkt.violation, "<=", max(1e-6, kkt.rounding)),
-            # The MAP is no worse than the estimator's own answer on the estimator's own objective.
-            "map_objective_minus_estimator": (
-                (at_map - at_estimator) / abs(at_estimator),
-                "<=",
-                1e-12,
-            ),
-        }
-    if spec.kind == "ridge":
+        targets |= kind.certificate(
+            map_fitted, estimator_fitted, Z, y01, weights, bool(fi), reading.penalty
+        )
+    if kind.exact is not None:
         targets["map_vs_exact_mean"] = (
             relative_error(map_fitted, exact_fitted.mean),
             "<=",
@@ -1069,11 +758,11 @@ def fit_twin(
         targets["ess_bulk_min"] = (diagnostics.ess_bulk_min, ">=", 400.0)
         targets["divergences"] = (float(diagnostics.divergences), "<=", 0.0)
     return TwinFit(
-        label=spec.label + _steps_label(scaler),
-        kind=spec.kind,
+        label=reading.label + _steps_label(scaler),
+        kind=kind.name,
         names=coef_names,
-        noise_sigma=spec.noise_sigma,
-        noise_note=spec.noise_note,
+        noise_sigma=reading.noise_sigma,
+        noise_note=reading.noise_note,
         estimator=fitted,
         estimator_coef=T @ estimator_fitted,
         map_coef=T @ map_fitted,

@@ -265,7 +265,10 @@ def test_noise_prior_is_scale_free_and_flat_prior_sds_are_ols_standard_errors_ti
     n, k = X.shape[0], X.shape[1] + 1
     for units in (1.0, 1e-3):  # y in persons, then in thousands of persons
         ols = sm.OLS(y * units, sm.add_constant(X)).fit()
-        for alpha, factor in ((0.0, np.sqrt((n - k) / (n - k - 2))), (1e-12, np.sqrt((n - k) / (n - 3)))):
+        for alpha, factor in (
+            (0.0, np.sqrt((n - k) / (n - k - 2))),
+            (1e-12, np.sqrt((n - k) / (n - 3))),
+        ):
             posterior = linear_posterior(X, y * units, ridge_alpha=alpha)
             # rtol: alpha = 1e-12 against the limit, on a design with eigenvalues of X'X down to ~1e-2
             np.testing.assert_allclose(posterior.sd / np.asarray(ols.bse), factor, rtol=1e-8)

@@ -114,7 +114,9 @@ def test_noise_prior_density_is_the_stated_inverse_gamma_kernel(diabetes, noise_
         - (a + 1) * np.log(point["s2"])
         - b / point["s2"]
     )
-    values = {k: point[k] for k in ("intercept", "beta")} | {"sigma_squared_log__": np.log(point["s2"])}
+    values = {k: point[k] for k in ("intercept", "beta")} | {
+        "sigma_squared_log__": np.log(point["s2"])
+    }
     built = linear_regression(X, y, ridge_alpha=0.5, noise_prior=noise_prior)
     switched = linear_regression(X, y, ridge_alpha=0.5)
     with switched:

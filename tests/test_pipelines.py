@@ -18,7 +18,8 @@ from sklearn.preprocessing import (
 )
 
 from models.data import DataError
-from models.twin import MAP_TOLERANCE, fit_twin
+from models.registry import KINDS
+from models.twin import fit_twin
 
 SHORT = dict(draws=200, tune=200, chains=2)
 
@@ -60,13 +61,13 @@ FINAL_STEPS = {
 
 @pytest.mark.parametrize("kind", list(FINAL_STEPS))
 def test_encoded_pipeline_map_is_the_final_step(kind, table):
-    """MAP vs the final step refitted tightly: <= 1e-8 for Ridge, <= 1e-6 otherwise (MAP_TOLERANCE)."""
+    """MAP vs the final step refitted tightly: <= 1e-8 for Ridge, <= 1e-6 otherwise (the registry's tolerance)."""
     frame, targets = table
     pipeline = make_pipeline(encoded(), FINAL_STEPS[kind])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         fit = fit_twin(pipeline, frame, targets[kind], **SHORT)
-    assert fit.checks["map_vs_reference"]["value"] <= MAP_TOLERANCE[kind]
+    assert fit.checks["map_vs_reference"]["value"] <= KINDS[kind].tolerance
     assert fit.checks["map_vs_estimator"]["passed"]
     final = fit.estimator[-1]
     np.testing.assert_allclose(fit.map_coef[1:], final.coef_.ravel(), rtol=1e-3, atol=1e-6)
@@ -94,7 +95,7 @@ def test_encoded_pipeline_map_is_the_final_step(kind, table):
 def test_basis_expansions_are_twins_on_the_expanded_design(features, table):
     frame, targets = table
     fit = fit_twin(make_pipeline(features, Ridge(alpha=1.0)), frame, targets["ridge"])
-    assert fit.checks["map_vs_reference"]["value"] <= MAP_TOLERANCE["ridge"]
+    assert fit.checks["map_vs_reference"]["value"] <= KINDS["ridge"].tolerance
     assert len(fit.names) == 1 + len(fit.estimator[:-1].get_feature_names_out())
 
 

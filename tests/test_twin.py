@@ -25,7 +25,8 @@ from models import glm
 from models.data import DataError
 from models.diagnostics import mean_z_scores, relative_error
 from models.exact import linear_posterior
-from models.twin import fit_twin, logistic_kkt_violation
+from models.registry import logistic_kkt_violation
+from models.twin import fit_twin
 
 FAST_NUTS = dict(draws=500, tune=500, chains=2)
 
@@ -208,7 +209,7 @@ def test_l1_logistic_map_equals_saga_with_exact_zeros(l1_ratio, rng):
 
 
 def test_logistic_penalty_follows_scikit_learn_resolution():
-    from models.twin import logistic_penalty
+    from models.registry import logistic_penalty
 
     assert logistic_penalty(LogisticRegression(C=2.0)) == (2.0, 0.0)
     assert logistic_penalty(LogisticRegression(C=2.0, l1_ratio=0.3)) == (2.0, 0.3)

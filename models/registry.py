@@ -1,0 +1,496 @@
+"""The registry of twin kinds: each family of penalized estimators, said in one place.
+
+A :class:`TwinKind` holds what :func:`models.twin.fit_twin`, :class:`models.bayesian_twin.BayesianTwin`, the
+``twin`` command, ``twin_panel`` and ``glm_equivalence`` need to know about a family:
+
+* which fitted scikit-learn estimators it matches (classes, and a test on their settings where one class
+  holds two kinds: an ``ElasticNet`` with ``l1_ratio = 1`` is a Lasso);
+* how it reads their penalty and settings (the penalty <-> prior dictionary itself is
+  :mod:`models.penalties`, used by the builders);
+* its PyMC builder, and the name of the penalty ``pm.Data`` a path sets;
+* its reference: the estimator refitted to tight tolerance (or, where no solver gets there, a certificate
+  from the estimator's own optimality conditions);
+* its MAP solver (an active-set solver with exact zeros where the penalty has an l1 part, Newton otherwise);
+* its posterior: exact where there is a closed form, NUTS in standardized coordinates otherwise;
+* its MAP tolerance, with the reason;
+* its outcome: the mean response, the observation variance and how to draw a new observation.
+
+Adding a family is one entry here, one builder and their tests; nothing else names a family.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+import pymc as pm
+import scipy.special
+from sklearn.linear_model import (
+    BayesianRidge,
+    ElasticNet,
+    ElasticNetCV,
+    Lasso,
+    LassoCV,
+    LinearRegression,
+    LogisticRegression,
+    LogisticRegressionCV,
+    PoissonRegressor,
+    Ridge,
+    RidgeCV,
+    TweedieRegressor,
+)
+
+from models import glm, sparse
+from models.data import DataError, plug_in_noise_sigma
+from models.exact import NOISE_PRIOR, linear_posterior
+from models.linear import linear_regression
+from models.penalties import ridge_alpha as ridge_alpha_of
+
+
+class Outcome(NamedTuple):
+    """The likelihood's side of prediction: ``mean(eta)`` is ``E[y | x]`` from the linear predictor,
+    ``variance(mean, noise_sigma)`` the variance of one observation, ``draw(rng, mean, noise_sigma)`` new
+    observations. ``binary``: a 0/1 outcome (class labels; no observation interval)."""
+
+    mean: Callable
+    variance: Callable
+    draw: Callable
+    binary: bool = False
+    has_noise_scale: bool = False
+
+
+def _identity(eta):
+    return eta
+
+
+GAUSSIAN = Outcome(
+    _identity,
+    lambda mean, noise_sigma: np.full_like(mean, noise_sigma**2),
+    lambda rng, mean, noise_sigma: mean + noise_sigma * rng.standard_normal(mean.shape),
+    has_noise_scale=True,
+)
+BERNOULLI = Outcome(
+    scipy.special.expit,
+    lambda mean, noise_sigma: mean * (1.0 - mean),
+    lambda rng, mean, noise_sigma: (rng.random(mean.shape) < mean).astype(float),
+    binary=True,
+)
+
+
+def _poisson_draw(rng, mean, noise_sigma):
+    """Poisson counts; rates beyond numpy's Poisson range (a sampler gone astray) give infinite counts."""
+    ok = np.isfinite(mean) & (mean < 1e15)
+    counts = rng.poisson(np.where(ok, mean, 0.0)).astype(float)
+    counts[~ok] = np.inf
+    return counts
+
+
+POISSON = Outcome(np.exp, lambda mean, noise_sigma: mean, _poisson_draw)
+
+
+class Reading(NamedTuple):
+    """What a kind reads off one fitted estimator: a label for people, the penalty as the builder's keyword
+    arguments (scikit-learn's units), the noise SD (None: unknown, or no noise scale) and a note on it."""
+
+    label: str
+    penalty: dict
+    noise_sigma: float | None = None
+    noise_note: str = ""
+
+
+class Command(NamedTuple):
+    """How the ``twin`` command makes this kind's estimator: its penalty flag (``"alpha"`` or ``"C"``), the
+    flag's value that means no penalty, and ``make(value, l1_ratio, seed)`` (``l1_ratio`` only for ``C``)."""
+
+    flag: str
+    no_penalty: float
+    make: Callable
+
+
+def _logistic_estimator(C, l1_ratio, seed):
+    if l1_ratio > 0 and np.isfinite(C):
+        # Only saga fits an l1 part; it converges slowly, hence the tight settings.
+        return LogisticRegression(
+            C=C,
+            l1_ratio=l1_ratio,
+            solver="saga",
+            tol=1e-10,
+            max_iter=100_000,
+            random_state=seed,  # saga visits the rows in a random order
+        )
+    return LogisticRegression(C=C, solver="newton-cholesky", tol=1e-10, max_iter=1000)
+
+
+@dataclass(frozen=True)
+class TwinKind:
+    """One family of twins; see the module docstring for what each part is for.
+
+    ``read(final, Z, y, weights)`` returns a :class:`Reading` (``Z``: the features the estimator was fitted
+    on); ``builder(Z, y, **penalty, [noise_sigma=...,] sample_weight=, fit_intercept=, feature_names=,
+    [feature_scale=])`` the PyMC model; ``reference(Z, y, **penalty, sample_weight=, fit_intercept=)`` the
+    tight refit (intercept first), or None where ``certificate(coef, estimator_coef, Z, y, weights,
+    fit_intercept, penalty)`` gives the checks instead; ``exact(Z, y, **penalty, noise_sigma=,
+    sample_weight=, fit_intercept=, feature_names=)`` the closed-form posterior, or None (NUTS);
+    ``has_kinks(penalty)`` whether the penalty has an l1 part (the active-set MAP).
+    """
+
+    name: str
+    estimators: tuple[type, ...]
+    read: Callable[..., Reading]
+    builder: Callable[..., pm.Model]
+    reference: Callable[..., np.ndarray | None]
+    penalty_name: str
+    tolerance: float
+    tolerance_reason: str
+    outcome: Outcome
+    exact: Callable | None = None
+    certificate: Callable | None = None
+    accepts: Callable[[object], bool] = field(default=lambda final: True)
+    has_kinks: Callable[[dict], bool] = field(default=lambda penalty: False)
+    validate: Callable | None = None
+    command: Command | None = None
+
+    def matches(self, final) -> bool:
+        return isinstance(final, self.estimators) and self.accepts(final)
+
+    def build(self, reading: Reading, Z, y, weights, names, *, fit_intercept, feature_scale=None):
+        """The twin's model on ``Z`` (or ``Z / feature_scale`` with the prior scales multiplied by it)."""
+        kwargs = dict(reading.penalty, sample_weight=weights, fit_intercept=fit_intercept)
+        if self.outcome.has_noise_scale:
+            kwargs["noise_sigma"] = reading.noise_sigma
+        if feature_scale is not None:
+            kwargs["feature_scale"] = feature_scale
+        return self.builder(Z, y, feature_names=list(names), **kwargs)
+
+
+# Ridge-type: LinearRegression, Ridge, RidgeCV, BayesianRidge -------------------------------------------
+
+
+def read_ridge(final, Z, y, weights) -> Reading:
+    """Ridge's alpha (0 for LinearRegression, ``alpha_`` for RidgeCV) with the noise unknown (Jeffreys'
+    prior, Student-t posterior); BayesianRidge's fitted ``lambda_ / alpha_`` with its noise known."""
+    if isinstance(final, BayesianRidge):
+        noise = 1.0 / np.sqrt(final.alpha_)
+        alpha = float(ridge_alpha_of(noise_sigma=noise, prior_sigma=1.0 / np.sqrt(final.lambda_)))
+        return Reading(
+            f"BayesianRidge(lambda_={final.lambda_:.6g}, alpha_={final.alpha_:.6g})",
+            {"ridge_alpha": alpha},
+            float(noise),
+            "known: BayesianRidge's fitted 1 / sqrt(alpha_)",
+        )
+    if isinstance(final, LinearRegression):
+        alpha = 0.0
+    else:
+        alpha = float(final.alpha_ if isinstance(final, RidgeCV) else final.alpha)
+    if alpha == 0:
+        check_least_squares(Z, weights, bool(final.fit_intercept), known_noise=False)
+    return Reading(
+        f"{type(final).__name__}(alpha={alpha:g})",
+        {"ridge_alpha": alpha},
+        None,
+        "unknown: Jeffreys' prior 1 / sigma**2 (Student-t posterior)",
+    )
+
+
+def check_least_squares(Z, weights, fit_intercept: bool, *, known_noise: bool) -> None:
+    """Refuse a flat-prior (alpha = 0) linear twin whose posterior is improper or has no finite SD.
+
+    The coefficients need a design of full column rank (after the intercept's centering); with the noise
+    unknown (Jeffreys' prior), the Student-t posterior has ``n - k`` degrees of freedom for ``k``
+    coefficients, and its SDs are finite only when that is more than 2.
+    """
+    w = np.ones(len(Z)) if weights is None else weights
+    centered = Z - (w @ Z / w.sum() if fit_intercept else 0.0)
+    rank = np.linalg.matrix_rank(np.sqrt(w)[:, None] * centered)
+    n, p = Z.shape
+    if rank < p:
+        detail = f"{p} features for {n} rows" if p >= n else f"rank {rank} < {p} features"
+        raise DataError(
+            f"alpha = 0 (least squares) needs linearly independent columns ({detail}): "
+            "drop columns or use alpha > 0"
+        )
+    k = p + int(fit_intercept)
+    if not known_noise and 2 * NOISE_PRIOR[0] + n - k <= 2:
+        raise DataError(
+            f"alpha = 0 with {n} rows for {k} coefficients leaves {max(n - k, 0)} residual degrees of "
+            "freedom: the posterior SDs are finite only with more than 2; add rows or use alpha > 0"
+        )
+
+
+def ridge_reference(Z, y, *, ridge_alpha, sample_weight=None, fit_intercept=True) -> np.ndarray:
+    """``Ridge(solver="svd")``: exact linear algebra; intercept first."""
+    fit = Ridge(alpha=ridge_alpha, solver="svd", fit_intercept=fit_intercept)
+    return _coef(fit.fit(Z, y, sample_weight=sample_weight), fit_intercept)
+
+
+# Lasso and ElasticNet ----------------------------------------------------------------------------------
+
+
+def _l1_ratio(final) -> float:
+    return float(final.l1_ratio_ if isinstance(final, ElasticNetCV) else final.l1_ratio)
+
+
+def _is_lasso(final) -> bool:
+    return isinstance(final, (Lasso, LassoCV)) or _l1_ratio(final) == 1
+
+
+def read_sparse(final, Z, y, weights) -> Reading:
+    """The Lasso's (or ElasticNet's) alpha and l1_ratio, with a plug-in noise SD: their MAP is a posterior
+    mode for a fixed ``sigma`` only."""
+    fit_intercept = bool(final.fit_intercept)
+    if len(Z) <= Z.shape[1] + int(fit_intercept):
+        raise DataError(
+            f"{len(Z)} rows for {Z.shape[1]} features: the Lasso twin's noise plug-in (least-squares "
+            "residual SD) needs more rows than coefficients"
+        )
+    alpha = float(final.alpha_ if isinstance(final, (LassoCV, ElasticNetCV)) else final.alpha)
+    noise = plug_in_noise_sigma(Z, y, sample_weight=weights, fit_intercept=fit_intercept)
+    note = "plug-in: least-squares residual SD (the MAP is a mode for fixed sigma only)"
+    name = type(final).__name__
+    if _is_lasso(final):
+        return Reading(f"{name}(alpha={alpha:g})", {"lasso_alpha": alpha}, noise, note)
+    ratio = _l1_ratio(final)
+    return Reading(
+        f"{name}(alpha={alpha:g}, l1_ratio={ratio:g})",
+        {"alpha": alpha, "l1_ratio": ratio},
+        noise,
+        note,
+    )
+
+
+def elasticnet_reference(
+    Z, y, *, alpha=None, lasso_alpha=None, l1_ratio=1.0, sample_weight=None, fit_intercept=True
+) -> np.ndarray:
+    """Coordinate descent at ``tol=1e-12`` (a Lasso is ``l1_ratio = 1``); intercept first."""
+    fit = ElasticNet(
+        alpha=lasso_alpha if alpha is None else alpha,
+        l1_ratio=l1_ratio,
+        fit_intercept=fit_intercept,
+        tol=1e-12,
+        max_iter=1_000_000,
+    )
+    return _coef(fit.fit(Z, y, sample_weight=sample_weight), fit_intercept)
+
+
+# Logistic ----------------------------------------------------------------------------------------------
+
+
+def logistic_penalty(final: LogisticRegression) -> tuple[float, float]:
+    """``(C, l1_ratio)`` of the penalty a ``LogisticRegression`` fits, resolved as scikit-learn 1.8+ does.
+
+    The deprecated ``penalty`` wins when set: ``"l2"`` is ``l1_ratio = 0``, ``"l1"`` is 1, ``None`` is
+    ``C = inf``; otherwise ``l1_ratio`` (None counts as 0). ``C = inf`` is no penalty at all.
+    """
+    params = final.get_params()
+    if isinstance(final, LogisticRegressionCV):  # fitted: the chosen C and l1_ratio
+        ratio = np.ravel(final.l1_ratio_)[0]
+        return float(np.ravel(final.C_)[0]), 0.0 if ratio is None else float(ratio)
+    penalty, l1_ratio = params["penalty"], params["l1_ratio"]
+    try:
+        C = float(params["C"])
+    except (TypeError, ValueError):
+        raise DataError(f"C must be a number, got {params['C']!r}") from None
+    if penalty is None:
+        return np.inf, 0.0
+    ratio = {"l2": 0.0, "l1": 1.0}.get(penalty, 0.0 if l1_ratio is None else float(l1_ratio))
+    if not 0.0 <= ratio <= 1.0:
+        raise DataError(f"l1_ratio must be in [0, 1], got {ratio:g}")
+    return C, (0.0 if np.isinf(C) else ratio)
+
+
+def read_logistic(final, Z, y, weights) -> Reading:
+    C, l1_ratio = logistic_penalty(final)
+    label = f"{type(final).__name__}(C={C:g}" + (f", l1_ratio={l1_ratio:g})" if l1_ratio else ")")
+    return Reading(label, {"logistic_C": C, "l1_ratio": l1_ratio})
+
+
+def logistic_reference(Z, y, *, logistic_C, l1_ratio=0.0, **kwargs) -> np.ndarray | None:
+    """:func:`models.glm.logistic_reference` (Newton at ``tol=1e-12``); None with an l1 part.
+
+    Only saga fits an l1 part, and it converges too slowly to be a reference (measured on breast_cancer at
+    C = 10: 1.1e-3 from the optimum at ``tol=1e-8`` after 84 s); :func:`logistic_certificate` certifies the
+    MAP by scikit-learn's own optimality conditions instead.
+    """
+    if l1_ratio > 0:
+        return None
+    return glm.logistic_reference(Z, y, logistic_C=logistic_C, **kwargs)
+
+
+class Subgradient(NamedTuple):
+    """The subgradient (KKT) conditions at a point, in units of the l1 weight ``l1_ratio``.
+
+    ``violation`` is the largest violation; ``rounding`` the level floating point alone reaches: the
+    gradient's terms ``C |x_ij| w_i |p_i - y_i|`` summed, times ``1000 eps`` (a sum of ``n`` terms loses up
+    to ``n eps`` of them in the worst case; ``1000`` stands in for ``n`` of a few thousand rows).
+    """
+
+    violation: float
+    rounding: float
+
+
+def logistic_kkt_violation(
+    coef, Z, y, weights, *, logistic_C, l1_ratio, fit_intercept
+) -> Subgradient:
+    """How far ``coef`` (intercept first) is from minimizing scikit-learn's logistic objective.
+
+    The objective ``C sum_i w_i logloss_i + l1_ratio ||w||_1 + (1 - l1_ratio) ||w||**2 / 2`` is minimized
+    where the gradient ``g`` of its smooth part satisfies ``g_j = -l1_ratio sign(w_j)`` for ``w_j != 0``,
+    ``|g_j| <= l1_ratio`` for ``w_j = 0`` and ``g = 0`` for the intercept. Written in NumPy from
+    scikit-learn's formula, independently of the PyMC model.
+    """
+    weights = np.ones(len(y)) if weights is None else weights
+    fi = int(fit_intercept)
+    w = coef[fi:]
+    eta = Z @ w + (coef[0] if fi else 0.0)
+    residual = weights * (scipy.special.expit(eta) - y)
+    grad = logistic_C * (Z.T @ residual) + (1.0 - l1_ratio) * w
+    terms = logistic_C * (np.abs(Z).T @ np.abs(residual)) + (1.0 - l1_ratio) * np.abs(w)
+    violation = np.where(
+        w != 0.0, np.abs(grad + l1_ratio * np.sign(w)), np.maximum(np.abs(grad) - l1_ratio, 0.0)
+    )
+    if fit_intercept:
+        violation = np.append(violation, abs(logistic_C * residual.sum()))
+        terms = np.append(terms, logistic_C * np.abs(residual).sum())
+    rounding = 1000.0 * np.finfo(float).eps * float(terms.max())
+    return Subgradient(float(violation.max() / l1_ratio), rounding / l1_ratio)
+
+
+def logistic_objective(coef, Z, y, weights, *, logistic_C, l1_ratio, fit_intercept) -> float:
+    """scikit-learn's logistic objective at ``coef`` (intercept first), in NumPy."""
+    weights = np.ones(len(y)) if weights is None else weights
+    fi = int(fit_intercept)
+    w = coef[fi:]
+    eta = Z @ w + (coef[0] if fi else 0.0)
+    loss = np.sum(weights * (np.logaddexp(0.0, eta) - y * eta))
+    return float(logistic_C * loss + l1_ratio * np.abs(w).sum() + 0.5 * (1.0 - l1_ratio) * (w @ w))
+
+
+def logistic_certificate(coef, estimator_coef, Z, y, weights, fit_intercept, penalty) -> dict:
+    """Checks of an l1 logistic MAP without a reference fit: its subgradient conditions, and an objective
+    no worse than the estimator's own answer."""
+    objective = {"Z": Z, "y": y, "weights": weights, "fit_intercept": fit_intercept, **penalty}
+    kkt = logistic_kkt_violation(coef, **objective)
+    at_map = logistic_objective(coef, **objective)
+    at_estimator = logistic_objective(estimator_coef, **objective)
+    return {
+        # The active-set MAP reached 1e-13 to 1e-15 on breast_cancer; 1e-6, or the rounding level of the
+        # gradient where its terms are large (large C, raw columns), whichever is larger.
+        "map_kkt_violation": (kkt.violation, "<=", max(1e-6, kkt.rounding)),
+        "map_objective_minus_estimator": ((at_map - at_estimator) / abs(at_estimator), "<=", 1e-12),
+    }
+
+
+# Poisson -----------------------------------------------------------------------------------------------
+
+
+def read_poisson(final, Z, y, weights) -> Reading:
+    alpha = float(final.alpha)
+    return Reading(f"{type(final).__name__}(alpha={alpha:g})", {"poisson_alpha": alpha})
+
+
+def _is_poisson_tweedie(final) -> bool:
+    """A TweedieRegressor is Poisson at power 1 with the log link (``"auto"`` is log there)."""
+    if not isinstance(final, TweedieRegressor):
+        return True
+    return final.power == 1 and final.link in ("log", "auto")
+
+
+def _coef(fit, fit_intercept: bool) -> np.ndarray:
+    coef = np.ravel(fit.coef_)
+    return np.concatenate([[float(np.ravel(fit.intercept_)[0])], coef]) if fit_intercept else coef
+
+
+GLM_TOLERANCE_REASON = "Newton (newton-cholesky, tol=1e-12) against the twin's Newton MAP"
+
+KINDS = {
+    kind.name: kind
+    for kind in (
+        TwinKind(
+            "ridge",
+            (LinearRegression, Ridge, RidgeCV, BayesianRidge),
+            read_ridge,
+            linear_regression,
+            ridge_reference,
+            penalty_name="ridge_alpha",
+            tolerance=1e-8,
+            tolerance_reason="both are exact linear algebra (SVD against Newton on a quadratic)",
+            outcome=GAUSSIAN,
+            exact=linear_posterior,
+            command=Command("alpha", 0.0, lambda alpha, l1_ratio, seed: Ridge(alpha=alpha)),
+        ),
+        TwinKind(
+            "lasso",
+            (Lasso, LassoCV, ElasticNet, ElasticNetCV),
+            read_sparse,
+            sparse.laplace_regression,
+            elasticnet_reference,
+            penalty_name="lasso_alpha",
+            tolerance=1e-6,
+            tolerance_reason="coordinate descent at tol=1e-12 against the active-set MAP (exact zeros)",
+            outcome=GAUSSIAN,
+            accepts=_is_lasso,
+            has_kinks=lambda penalty: True,
+            command=Command(
+                "alpha",
+                0.0,
+                lambda alpha, l1_ratio, seed: Lasso(alpha=alpha, tol=1e-10, max_iter=100_000),
+            ),
+        ),
+        TwinKind(
+            "elasticnet",
+            (ElasticNet, ElasticNetCV),
+            read_sparse,
+            sparse.elasticnet_regression,
+            elasticnet_reference,
+            penalty_name="alpha",
+            tolerance=1e-6,
+            tolerance_reason="coordinate descent at tol=1e-12 against the active-set MAP (exact zeros)",
+            outcome=GAUSSIAN,
+            has_kinks=lambda penalty: True,
+        ),
+        TwinKind(
+            "logistic",
+            (LogisticRegression, LogisticRegressionCV),
+            read_logistic,
+            glm.logistic_regression,
+            logistic_reference,
+            penalty_name="logistic_C",
+            tolerance=1e-6,
+            tolerance_reason=GLM_TOLERANCE_REASON,
+            outcome=BERNOULLI,
+            certificate=logistic_certificate,
+            has_kinks=lambda penalty: penalty["l1_ratio"] > 0,
+            validate=lambda X, y: glm.validate_glm(X, y, family="logistic"),
+            command=Command("C", np.inf, _logistic_estimator),
+        ),
+        TwinKind(
+            "poisson",
+            (PoissonRegressor, TweedieRegressor),
+            read_poisson,
+            glm.poisson_regression,
+            glm.poisson_reference,
+            penalty_name="poisson_alpha",
+            tolerance=1e-6,
+            tolerance_reason=GLM_TOLERANCE_REASON,
+            outcome=POISSON,
+            accepts=_is_poisson_tweedie,
+            validate=lambda X, y: glm.validate_glm(X, y, family="poisson"),
+            command=Command(
+                "alpha",
+                0.0,
+                lambda alpha, l1_ratio, seed: PoissonRegressor(
+                    alpha=alpha, solver="newton-cholesky", tol=1e-10
+                ),
+            ),
+        ),
+    )
+}
+"""Every twin kind by name, in matching order (a Lasso-like ElasticNet is a Lasso)."""
+
+ESTIMATOR_CLASSES = tuple(dict.fromkeys(cls for kind in KINDS.values() for cls in kind.estimators))
+"""Every estimator class some kind matches (subclasses match too)."""
+
+
+def match(final) -> TwinKind | None:
+    """The kind of a (final) estimator, or None when no kind matches it."""
+    return next((kind for kind in KINDS.values() if kind.matches(final)), None)
