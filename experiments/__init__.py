@@ -22,6 +22,7 @@ EXPERIMENTS = {
 
 BENCHMARKS = {
     "performance": "sufficient statistics vs row-wise, samplers side by side, MAP/NUTS scaling in n and p",
+    "first_answer": "time to first answer: the twin vs bambi, fresh process to posterior file, cold and warm cache",
 }
 """Experiments that measure speed (``make bench``), not part of ``make reproduce``."""
 

@@ -49,9 +49,13 @@ class PreciseMAP:
     Parameters
     ----------
     model : pm.Model
+    mode : str or pytensor Mode
+        How its functions are compiled: :data:`COMPILE_MODE` (C code, cached per operation) by default;
+        ``"FAST_COMPILE"`` (Python implementations, no C compilation) answers sooner on a cold cache when the
+        function is called a few times only, as one twin fit does.
     """
 
-    def __init__(self, model: pm.Model):
+    def __init__(self, model: pm.Model, *, mode=COMPILE_MODE):
         self.model = model
         self._start = model.initial_point()
         [logp], joined = join_nonshared_inputs(
@@ -62,16 +66,14 @@ class PreciseMAP:
         hess = pytensor.gradient.jacobian(grad, joined, vectorize=True)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
-            self._logp_grad_hess = pytensor.function(
-                [joined], [logp, grad, hess], mode=COMPILE_MODE
-            )
+            self._logp_grad_hess = pytensor.function([joined], [logp, grad, hess], mode=mode)
         value_outputs = get_default_varnames(model.unobserved_value_vars, include_transformed=False)
         self._names = [var.name for var in value_outputs]
         joined_values, joined_v = join_nonshared_inputs(
             self._start, value_outputs, model.value_vars
         )
         self._values = pytensor.function(
-            [joined_v], joined_values, on_unused_input="ignore", mode=COMPILE_MODE
+            [joined_v], joined_values, on_unused_input="ignore", mode=mode
         )
         self._x0 = np.concatenate([np.ravel(self._start[v.name]) for v in model.value_vars])
 

@@ -32,6 +32,7 @@ the transformed features (a non-affine map has no original-scale coefficients); 
 Settings with no twin raise :class:`models.data.DataError` with one line saying what and why.
 """
 
+import time
 import warnings
 from typing import NamedTuple
 
@@ -74,6 +75,26 @@ SUPPORTED = (
     "LogisticRegression or LogisticRegressionCV (binary), PoissonRegressor, TweedieRegressor(power=1), "
     "their subclasses, alone or as the last step of a Pipeline of transformers"
 )
+
+
+MAP_COMPILE_MODE = "FAST_COMPILE"
+"""How a twin's precise MAP is compiled: PyTensor's Python implementations, no C compilation. A twin fit calls
+the function a few dozen times, so compiling C code for it cost more than it saved: on diabetes the Ridge twin
+took 34.6 s from a cold compile cache with the C backend and 6.5 s with this mode, the logistic twin on
+breast_cancer 39 s and 13 s, with every check passing at the same precision (``python -m
+experiments.first_answer`` measures this side by side)."""
+
+
+class _Lap:
+    """Seconds since the previous lap."""
+
+    def __init__(self):
+        self._last = time.perf_counter()
+
+    def lap(self) -> float:
+        now = time.perf_counter()
+        elapsed, self._last = now - self._last, now
+        return elapsed
 
 
 def _fail(what: str, why: str):
@@ -293,7 +314,9 @@ class TwinFit(NamedTuple):
     was fitted in (after its scaler). ``exact`` is the closed-form posterior where
     one exists (Ridge-type), else None and ``idata`` holds NUTS draws (``convergence`` their diagnostics;
     ``sampler_note`` says when a run with divergences was sampled again with smaller steps).
-    ``positive_class`` is the label of class 1 of a logistic twin.
+    ``positive_class`` is the label of class 1 of a logistic twin. ``seconds``: wall time of each step
+    (``prepare``: checks, the estimator's fit and the exact posterior; ``compile``; ``map``; ``reference``;
+    ``posterior``: exact draws or NUTS).
     """
 
     label: str
@@ -315,6 +338,7 @@ class TwinFit(NamedTuple):
     positive_class: object = None
     sampler_note: str = ""
     feature_map: object = None
+    seconds: dict | None = None
 
     def summary(self, prob: float = 0.9) -> pd.DataFrame:
         """Per coefficient: estimator, MAP, posterior mean, SD and the central ``prob`` interval."""
@@ -585,6 +609,7 @@ def fit_twin(
     DataError
         Bad data or an estimator setting with no twin (one line, saying what and why).
     """
+    clock, seconds = _Lap(), {}
     scaler, final = unwrap(estimator)
     feature_map = isinstance(scaler, Pipeline)
     _check_params(final)
@@ -671,6 +696,8 @@ def fit_twin(
             [[float(np.ravel(final.intercept_)[0])], estimator_fitted]
         )
 
+    seconds["prepare"] = clock.lap()
+
     def build(design, feature_scale=None):
         return kind.build(
             reading,
@@ -695,16 +722,21 @@ def fit_twin(
         S = unstandardize(center, scale, bool(fi))
     if kind.has_kinks(reading.penalty):
         # SparseMAP's L1 weight is one number: the model on the fitted-space features.
-        map_fitted = coefficients(sparse.SparseMAP(build(Z))())
+        solver, back = sparse.SparseMAP(build(Z)), None
     elif kind.exact is not None:
-        map_fitted = coefficients(PreciseMAP(build(Z))())
+        solver, back = PreciseMAP(build(Z), mode=MAP_COMPILE_MODE), None
     else:
-        map_fitted = S @ coefficients(PreciseMAP(standardized)())
+        solver, back = PreciseMAP(standardized, mode=MAP_COMPILE_MODE), S
+    seconds["compile"] = clock.lap()
+    map_fitted = coefficients(solver())
+    map_fitted = map_fitted if back is None else back @ map_fitted
+    seconds["map"] = clock.lap()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         reference = kind.reference(
             Z, y01, **reading.penalty, sample_weight=weights, fit_intercept=bool(fi)
         )
+    seconds["reference"] = clock.lap()
     rng = np.random.default_rng(seed)
 
     targets = {
@@ -740,10 +772,12 @@ def fit_twin(
         diagnostics, sampler_note = None, ""
     else:
         exact = None
+        compiled = compile_nuts(standardized)
+        seconds["compile"] += clock.lap()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             nuts, sampler_note = sample_nuts_retrying(
-                compile_nuts(standardized),
+                compiled,
                 seed=int(rng.integers(2**31)),
                 draws=draws,
                 tune=tune,
@@ -757,6 +791,7 @@ def fit_twin(
         targets["rhat_max"] = (diagnostics.rhat_max, "<=", 1.01)
         targets["ess_bulk_min"] = (diagnostics.ess_bulk_min, ">=", 400.0)
         targets["divergences"] = (float(diagnostics.divergences), "<=", 0.0)
+    seconds["posterior"] = clock.lap()
     return TwinFit(
         label=reading.label + _steps_label(scaler),
         kind=kind.name,
@@ -777,4 +812,5 @@ def fit_twin(
         positive_class=classes[1] if classifier else None,
         sampler_note=sampler_note,
         feature_map=scaler if feature_map else None,
+        seconds=seconds,
     )
