@@ -7,7 +7,6 @@
 
 from typing import NamedTuple
 
-import arviz_stats as azs
 import numpy as np
 
 
@@ -37,6 +36,8 @@ def convergence(idata, var_names=None) -> Convergence:
     def worst(dataset, reduce):
         return float(reduce([reduce(dataset[name].values) for name in dataset.data_vars]))
 
+    import arviz_stats as azs  # imported where it is used: an exact posterior needs none of it
+
     rhat = azs.rhat(idata, var_names=var_names)
     ess_bulk = azs.ess(idata, var_names=var_names, method="bulk")
     ess_tail = azs.ess(idata, var_names=var_names, method="tail")
@@ -59,6 +60,8 @@ def relative_error(estimate, reference) -> float:
 def mean_z_scores(draws, exact_mean) -> np.ndarray:
     """``|sample mean - exact mean| / MCSE`` per coefficient; ``draws`` has shape ``(chain, draw, k)``."""
     draws = np.asarray(draws, dtype=float)
+    import arviz_stats as azs
+
     mcse = azs.mcse(draws, method="mean", chain_axis=0, draw_axis=1)
     return np.abs(draws.mean(axis=(0, 1)) - exact_mean) / np.asarray(mcse)
 

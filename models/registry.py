@@ -227,11 +227,17 @@ def ridge_reference(Z, y, *, ridge_alpha, sample_weight=None, fit_intercept=True
 
 
 def _l1_ratio(final) -> float:
+    """An ElasticNet's l1_ratio (an ElasticNetCV's chosen ``l1_ratio_`` once fitted)."""
     return float(final.l1_ratio_ if isinstance(final, ElasticNetCV) else final.l1_ratio)
 
 
 def _is_lasso(final) -> bool:
-    return isinstance(final, (Lasso, LassoCV)) or _l1_ratio(final) == 1
+    """A Lasso, or an ElasticNet with l1_ratio 1 (an unfitted ElasticNetCV: every candidate ratio 1)."""
+    if isinstance(final, (Lasso, LassoCV)):
+        return True
+    if isinstance(final, ElasticNetCV) and not hasattr(final, "l1_ratio_"):
+        return bool(np.all(np.asarray(final.l1_ratio) == 1))
+    return _l1_ratio(final) == 1
 
 
 def read_sparse(final, Z, y, weights) -> Reading:

@@ -479,6 +479,10 @@ def test_cli_ridge_runs_end_to_end(csv_table, tmp_path, capsys):
     table = pd.read_csv(out / "coefficients.csv", index_col="coefficient")
     assert relative_error(table["map"], table.estimator) <= 1e-8  # exact linear algebra
     assert (out / "metadata.json").exists() and (out / "predictive.png").exists()
+    seconds = json.loads((out / "timings" / "timings.json").read_text())["seconds"]
+    steps = ("prepare", "compile", "map", "reference", "posterior", "write")
+    assert all(seconds[step] > 0 for step in steps)
+    assert sum(seconds[step] for step in steps[:-1]) <= seconds["total"]  # the fit's steps, apart
 
 
 @pytest.mark.slow
