@@ -39,7 +39,7 @@ __all__ = ["BayesianTwin"]
 
 
 class BayesianTwin(BaseEstimator):
-    """The Bayesian twin of a penalized linear estimator (see :data:`models.twin.SUPPORTED`).
+    """The Bayesian twin of a penalized linear estimator (see :data:`models.registry.KINDS`).
 
     Parameters
     ----------

@@ -500,3 +500,28 @@ ESTIMATOR_CLASSES = tuple(dict.fromkeys(cls for kind in KINDS.values() for cls i
 def match(final) -> TwinKind | None:
     """The kind of a (final) estimator, or None when no kind matches it."""
     return next((kind for kind in KINDS.values() if kind.matches(final)), None)
+
+
+NO_LIKELIHOOD = {
+    "HuberRegressor": (
+        "its scale is estimated jointly with the coefficients under Huber's loss, an objective that is not "
+        "a log-likelihood in the scale"
+    ),
+    "LinearSVC": "the hinge loss is not the negative log-likelihood of any distribution of the labels",
+    "LinearSVR": "the epsilon-insensitive loss is flat near zero: no density has it as its negative log",
+    "SVC": "the hinge loss is not the negative log-likelihood of any distribution of the labels",
+    "SVR": "the epsilon-insensitive loss is flat near zero: no density has it as its negative log",
+    "Perceptron": "the perceptron loss is not the negative log-likelihood of any distribution",
+    "PassiveAggressiveClassifier": "its hinge-type loss is not a negative log-likelihood",
+    "PassiveAggressiveRegressor": "its epsilon-insensitive loss is not a negative log-likelihood",
+}
+"""Estimators whose objective is not a log-likelihood plus a log-prior: no Bayesian twin exists to build."""
+
+
+def why_no_twin(final) -> str:
+    """Why ``final`` has no twin: a loss that is no likelihood (:data:`NO_LIKELIHOOD`), or no kind yet."""
+    for cls in type(final).__mro__:
+        if cls.__name__ in NO_LIKELIHOOD:
+            return f"no twin: {NO_LIKELIHOOD[cls.__name__]}"
+    supported = ", ".join(sorted({cls.__name__ for cls in ESTIMATOR_CLASSES}))
+    return f"no twin kind matches it; supported: {supported}, alone or as a Pipeline's last step"

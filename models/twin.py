@@ -3,7 +3,7 @@
 ``fit_twin(estimator, X, y)`` takes a fitted or unfitted ``Ridge``, ``RidgeCV`` (at its ``alpha_``),
 ``BayesianRidge`` (at its fitted ``lambda_`` and ``alpha_``), ``Lasso``, ``LassoCV`` (at its ``alpha_``),
 ``ElasticNet``, ``LogisticRegression`` (binary; l2, l1, elastic-net or no penalty; any solver but liblinear) or
-``PoissonRegressor`` (and the others of :data:`SUPPORTED`), alone or as the last step of a ``Pipeline``, and
+``PoissonRegressor`` (and the others of :data:`models.registry.KINDS`), alone or as the last step of a ``Pipeline``, and
 returns a :class:`TwinFit`: the estimator's
 coefficients next to the twin's MAP (their relative error, checked), the posterior (exact where it exists, NUTS
 otherwise) and what the point hides (intervals, correlations, predictive intervals for new rows), on the user's
@@ -71,20 +71,14 @@ from models.fit import (
 )
 from models.registry import logistic_penalty
 
-SUPPORTED = (
-    "LinearRegression, Ridge, RidgeCV, BayesianRidge, Lasso, LassoCV, ElasticNet, ElasticNetCV, "
-    "LogisticRegression or LogisticRegressionCV (binary), PoissonRegressor, TweedieRegressor(power=1), "
-    "their subclasses, alone or as the last step of a Pipeline of transformers"
-)
-
-
 MAP_COMPILE_MODE = Mode(linker="py", optimizer="merge")
 """How a twin's precise MAP is compiled: PyTensor's Python implementations of each operation (no C code to
 compile) on the graph as PyMC writes it (only identical subgraphs merged). A twin fit evaluates the function a
 few dozen times, so compiling C code or rewriting the graph cost more than it saved. The Ridge twin of diabetes
 took 34.6 s from a cold compile cache with the C backend (:data:`models.fit.COMPILE_MODE`); in this mode its
-compilation takes 0.4 s and its MAP 0.6 s, against 1.1 s and 0.3 s with PyTensor's ``FAST_COMPILE`` rewrites,
-with the same precision (every MAP check at 1e-15). ``python -m experiments.first_answer`` measures the whole
+compilation takes 0.3-0.4 s against 1.0-1.1 s with PyTensor's ``FAST_COMPILE`` rewrites, whose faster
+evaluations (2 ms against 6 ms each) do not repay that over the MAP search's 48 evaluations; the precision is
+the same (every MAP check at 1e-15). ``python -m experiments.first_answer`` measures the whole
 command side by side with bambi."""
 
 
@@ -140,7 +134,7 @@ def unwrap(estimator):
                 "only power=1 with the log link, the Poisson model, has a twin here",
             )
     elif registry.match(final) is None:
-        _fail(type(final).__name__, f"supported: {SUPPORTED}")
+        _fail(type(final).__name__, registry.why_no_twin(final))
     return scaler, final
 
 
@@ -587,7 +581,7 @@ def fit_twin(
     Parameters
     ----------
     estimator : scikit-learn estimator or Pipeline
-        Fitted (on these data) or unfitted (a fitted clone is made); see :data:`SUPPORTED`.
+        Fitted (on these data) or unfitted (a fitted clone is made); see :data:`models.registry.KINDS`.
     X : array_like or DataFrame, shape (n, p)
         Original features; a DataFrame's columns name them (else the estimator's ``feature_names_in_``,
         else ``feature_names``, else ``x0, x1, ...``).

@@ -10,6 +10,7 @@ import scipy.special
 from sklearn.linear_model import (
     BayesianRidge,
     ElasticNet,
+    HuberRegressor,
     Lasso,
     LassoCV,
     LogisticRegression,
@@ -17,8 +18,10 @@ from sklearn.linear_model import (
     Ridge,
     RidgeCV,
 )
+from sklearn.neighbors import KNeighborsRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import PolynomialFeatures, StandardScaler
+from sklearn.svm import LinearSVR
 
 from experiments import twin as twin_cli
 from models import glm
@@ -335,6 +338,9 @@ UNSUPPORTED = [
     (make_pipeline(PolynomialFeatures(), LogisticRegression(), Ridge()), "no transform"),
     (make_pipeline(StandardScaler(), Ridge(fit_intercept=False)), "without intercept"),
     (ElasticNet(l1_ratio=0.0), "l1_ratio=0"),
+    (HuberRegressor(), "not a log-likelihood in the scale"),
+    (LinearSVR(), "no density has it as its negative log"),
+    (KNeighborsRegressor(), "no twin kind matches it; supported: .*Ridge"),
 ]
 
 
