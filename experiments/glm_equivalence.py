@@ -53,7 +53,7 @@ from sklearn.model_selection import train_test_split
 
 from experiments import _cli
 from models import data as datasets
-from models import diagnostics, penalties
+from models import diagnostics
 from models.data import DataError
 from models.diagnostics import convergence, mean_z_scores, relative_error, sd_ratio
 from models.fit import (
@@ -302,10 +302,8 @@ def path_table(problem: Problem, config: Config) -> tuple[pd.DataFrame, dict]:
 
 def prior_sd(problem: Problem, value: float) -> float:
     """The coefficients' prior SD for a penalty value, from the penalty <-> prior dictionary."""
-    if problem.family == "logistic":
-        return penalties.logistic_prior_sigma(logistic_C=value)
     n = len(problem.y) if problem.sample_weight is None else problem.sample_weight.sum()
-    return penalties.poisson_prior_sigma(poisson_alpha=value, n_samples=n)
+    return KINDS[problem.family].prior_sigma(value, n)
 
 
 def summarize_draws(draws, mode) -> dict:
@@ -906,7 +904,7 @@ def parse_path(text: str, family: str) -> tuple[float, ...]:
             [[0.0], [1.0]],
             [0.0, 1.0],
             family=family,
-            **{"logistic_C" if family == "logistic" else "poisson_alpha": value},
+            **{KINDS[family].penalty_name: value},
         )
     return values
 

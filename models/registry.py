@@ -44,6 +44,7 @@ from models import glm, sparse
 from models.data import DataError, plug_in_noise_sigma
 from models.exact import NOISE_PRIOR, linear_posterior
 from models.linear import linear_regression
+from models.penalties import logistic_prior_sigma, poisson_prior_sigma
 from models.penalties import ridge_alpha as ridge_alpha_of
 
 
@@ -131,7 +132,8 @@ class TwinKind:
     tight refit (intercept first), or None where ``certificate(coef, estimator_coef, Z, y, weights,
     fit_intercept, penalty)`` gives the checks instead; ``exact(Z, y, **penalty, noise_sigma=,
     sample_weight=, fit_intercept=, feature_names=)`` the closed-form posterior, or None (NUTS);
-    ``has_kinks(penalty)`` whether the penalty has an l1 part (the active-set MAP).
+    ``has_kinks(penalty)`` whether the penalty has an l1 part (the active-set MAP); ``prior_sigma(value,
+    n_samples)`` the coefficients' prior SD at a penalty value, where it depends on that value alone.
     """
 
     name: str
@@ -149,6 +151,7 @@ class TwinKind:
     has_kinks: Callable[[dict], bool] = field(default=lambda penalty: False)
     validate: Callable | None = None
     command: Command | None = None
+    prior_sigma: Callable[[float, float], float] | None = None
 
     def matches(self, final) -> bool:
         return isinstance(final, self.estimators) and self.accepts(final)
@@ -468,6 +471,7 @@ KINDS = {
             has_kinks=lambda penalty: penalty["l1_ratio"] > 0,
             validate=lambda X, y: glm.validate_glm(X, y, family="logistic"),
             command=Command("C", np.inf, _logistic_estimator),
+            prior_sigma=lambda C, n_samples: logistic_prior_sigma(logistic_C=C),
         ),
         TwinKind(
             "poisson",
@@ -487,6 +491,9 @@ KINDS = {
                 lambda alpha, l1_ratio, seed: PoissonRegressor(
                     alpha=alpha, solver="newton-cholesky", tol=1e-10
                 ),
+            ),
+            prior_sigma=lambda alpha, n_samples: poisson_prior_sigma(
+                poisson_alpha=alpha, n_samples=n_samples
             ),
         ),
     )
