@@ -1,6 +1,8 @@
 import pkgutil
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -141,3 +143,16 @@ def test_user_table_runs_with_its_column_names(tmp_path, good_table):
     path = pd.read_csv(tmp_path / "path.csv")
     assert set(path.feature) == {"intercept", "age", "dose", "weight"}
     assert sorted(set(path.alpha)) == [0.0, 1.0]
+
+
+def test_every_registered_experiment_and_benchmark_has_a_smoke_run():
+    """A new experiment cannot be registered without a test that runs it with ``--fast`` (``run_fast``)."""
+    tests = "\n".join(path.read_text() for path in Path(__file__).parent.glob("test_*.py"))
+    smoke_run = re.compile(r"run_fast\((\w+)\.main")
+    covered = set(smoke_run.findall(tests))
+    aliases = {
+        "experiment": "approximations"
+    }  # test_approximations imports the module as `experiment`
+    covered |= {aliases.get(name, name) for name in covered}
+    missing = sorted((set(EXPERIMENTS) | set(BENCHMARKS)) - covered)
+    assert not missing, f"no --fast smoke run for {missing}"
