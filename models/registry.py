@@ -187,6 +187,13 @@ def read_ridge(final, Z, y, weights) -> Reading:
         alpha = float(final.alpha_ if isinstance(final, RidgeCV) else final.alpha)
     if alpha == 0:
         check_least_squares(Z, weights, bool(final.fit_intercept), known_noise=False)
+    elif len(Z) - int(final.fit_intercept) <= 2:
+        # Jeffreys' prior: a Student-t with n - 1 degrees of freedom (n with no intercept), whose SDs are
+        # finite only beyond 2.
+        raise DataError(
+            f"{len(Z)} rows leave {max(len(Z) - int(final.fit_intercept), 0)} degrees of freedom for the "
+            "noise: the posterior SDs are finite only with more than 2; add rows"
+        )
     return Reading(
         f"{type(final).__name__}(alpha={alpha:g})",
         {"ridge_alpha": alpha},
@@ -240,7 +247,10 @@ def _is_lasso(final) -> bool:
         return True
     if isinstance(final, ElasticNetCV) and not hasattr(final, "l1_ratio_"):
         return bool(np.all(np.asarray(final.l1_ratio) == 1))
-    return _l1_ratio(final) == 1
+    try:
+        return _l1_ratio(final) == 1
+    except (TypeError, ValueError):  # not a number: scikit-learn's fit refuses it in one line
+        return False
 
 
 def read_sparse(final, Z, y, weights) -> Reading:

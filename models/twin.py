@@ -78,7 +78,10 @@ few dozen times, so compiling C code or rewriting the graph cost more than it sa
 took 34.6 s from a cold compile cache with the C backend (:data:`models.fit.COMPILE_MODE`); in this mode its
 compilation takes 0.3-0.4 s against 1.0-1.1 s with PyTensor's ``FAST_COMPILE`` rewrites, whose faster
 evaluations (2 ms against 6 ms each) do not repay that over the MAP search's 48 evaluations; the precision is
-the same (every MAP check at 1e-15). ``python -m experiments.first_answer`` measures the whole
+the same (every MAP check at 1e-15). Used for the twins with an exact posterior only (a Gaussian likelihood,
+plain arithmetic): without the C backend's stabilizing rewrites, a Bernoulli row's ``log(1 - sigmoid(eta))``
+underflows to ``-inf`` from ``eta`` of about 37, so the GLM twins keep :data:`models.fit.COMPILE_MODE`.
+``python -m experiments.first_answer`` measures the whole
 command side by side with bambi."""
 
 
@@ -681,7 +684,9 @@ def fit_twin(
                 fit_intercept=bool(fi),
                 feature_names=names,
             )
-        except ValueError as error:  # an exact fit: nothing to learn the noise from
+        except ValueError as error:
+            if "improper" not in str(error):
+                raise
             raise DataError(
                 "y is constant or fitted exactly by the features (residuals at rounding level): "
                 "the data say nothing about the noise, so the twin has no posterior"
@@ -729,7 +734,10 @@ def fit_twin(
     elif kind.exact is not None:
         solver, back = PreciseMAP(build(Z), mode=MAP_COMPILE_MODE), None
     else:
-        solver, back = PreciseMAP(standardized, mode=MAP_COMPILE_MODE), S
+        solver, back = (
+            PreciseMAP(standardized),
+            S,
+        )  # C backend: its stabilized graph (MAP_COMPILE_MODE)
     seconds["compile"] = clock.lap()
     map_fitted = coefficients(solver())
     map_fitted = map_fitted if back is None else back @ map_fitted

@@ -16,6 +16,7 @@ import pytest
 import scipy.sparse
 import xarray as xr
 from sklearn.linear_model import (
+    ElasticNet,
     ElasticNetCV,
     Lasso,
     LinearRegression,
@@ -442,4 +443,23 @@ def test_a_target_without_noise_is_refused_under_the_scale_free_prior(target):
     y = np.full(30, 2.0) if target == "constant" else X @ [1.0, 2.0, 3.0] + 1.0
     with pytest.raises(DataError, match="fitted exactly") as error:
         fit_twin(Ridge(alpha=0.0 if target == "exact" else 1.0).fit(X, y), X, y)
+    one_line(error)
+
+
+@pytest.mark.parametrize("rows", [2, 3])
+def test_too_few_rows_for_finite_posterior_sds_are_refused_at_any_alpha(rows):
+    """Jeffreys' prior with alpha > 0: a Student-t with n - 1 degrees of freedom, finite SDs beyond 2."""
+    X = np.arange(rows, dtype=float)[:, None]
+    y = np.array([0.3, 1.9, 4.2][:rows])
+    with pytest.raises(DataError, match="finite only with more than 2") as error:
+        fit_twin(Ridge(alpha=1.0), X, y)
+    one_line(error)
+    fit = fit_twin(Ridge(alpha=1.0), np.arange(4.0)[:, None], np.array([0.3, 1.9, 4.2, 5.1]))
+    assert np.all(np.isfinite(fit.exact.sd))  # 3 degrees of freedom: finite
+
+
+def test_an_elasticnet_setting_that_is_no_number_gets_one_line(table):
+    X, y, _ = table
+    with pytest.raises(DataError) as error:
+        fit_twin(ElasticNet(l1_ratio=None), X, y)
     one_line(error)
