@@ -39,10 +39,10 @@ reproduce: $(VENV)/.installed  ## run every registered experiment at full settin
 	for name in $$experiments; do echo "== $$name"; $(PY) -m experiments.$$name || exit 1; done
 	$(PY) -m experiments.report
 
-bench: $(VENV)/.installed  ## run the speed benchmarks (results/performance/, results/first_answer/), then rebuild the report
+bench: $(VENV)/.installed  ## run every speed benchmark (results/<benchmark>/), then rebuild the report
 	$(VENV)/bin/uv pip install --quiet --python $(PY) -c constraints.txt -e ".[peer]" || $(PY) -m pip install --quiet -c constraints.txt -e ".[peer]"
-	$(PY) -m experiments.performance
-	$(PY) -m experiments.first_answer
+	@benchmarks=$$($(PY) -m experiments --benchmarks); test -n "$$benchmarks" || { echo "error: no benchmarks registered"; exit 1; }; \
+	for name in $$benchmarks; do echo "== $$name"; $(PY) -m experiments.$$name || exit 1; done
 	$(PY) -m experiments.report
 
 report: $(VENV)/.installed  ## rebuild results/README.md from the committed metadata

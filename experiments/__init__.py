@@ -12,7 +12,9 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 EXPERIMENTS = {
     "ridge_equivalence": "Ridge is the MAP of a Normal prior: MAP vs Ridge vs exact posterior across the alpha path",
     "posterior_spread": "What the point estimate hides: posterior spread, correlation, prediction and calibration",
-    "glm_equivalence": "LogisticRegression and PoissonRegressor are MAPs; where the posterior parts from them",
+    "glm_equivalence": "LogisticRegression and PoissonRegressor are MAPs: twin MAP vs scikit-learn along C and alpha",
+    "separation": "on separable data the logistic MAP grows without bound in C; the posterior stays proper",
+    "glm_prediction": "the MAP is not the posterior: GLM posterior mean and median vs MAP; what predict_proba hides",
     "choosing_lambda": "Where alpha comes from: RidgeCV vs evidence (BayesianRidge) vs PSIS-LOO vs a hierarchical twin",
     "lasso_laplace": "the Lasso is the MAP of a Laplace prior: exact zeros vs a posterior with no mass at zero",
     "approximations": "From a point to the whole posterior: MAP, Laplace, ADVI, Pathfinder, NUTS vs the exact answer",
@@ -21,7 +23,9 @@ EXPERIMENTS = {
 """Every experiment, in the order ``make reproduce`` runs them, with its one-line claim."""
 
 BENCHMARKS = {
-    "performance": "sufficient statistics vs row-wise, samplers side by side, MAP/NUTS scaling in n and p",
+    "performance": "sufficient statistics vs row-wise NUTS, one compiled model for a path, a process pool",
+    "scaling": "the twin's MAP vs Ridge and NUTS on sufficient statistics across n up to 1e6 and p up to 1000",
+    "samplers": "PyMC's NUTS, nutpie, numpyro, blackjax and exact draws side by side: ESS per second",
     "first_answer": "time to first answer: the twin vs bambi, fresh process to posterior file, cold and warm cache",
 }
 """Experiments that measure speed (``make bench``), not part of ``make reproduce``."""

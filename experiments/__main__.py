@@ -1,4 +1,5 @@
-"""``python -m experiments``: list the registered experiments (``--names``: names only, for the Makefile)."""
+"""``python -m experiments``: list the registered experiments (``--names``, ``--benchmarks``: names only, for
+the Makefile)."""
 
 import sys
 
@@ -7,11 +8,11 @@ from experiments import BENCHMARKS, EXPERIMENTS, TOOLS
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv == ["--names"]:
-        print("\n".join(EXPERIMENTS))
+    if argv in (["--names"], ["--benchmarks"]):
+        print("\n".join(EXPERIMENTS if argv == ["--names"] else BENCHMARKS))
         return 0
     if argv:
-        print("usage: python -m experiments [--names]", file=sys.stderr)
+        print("usage: python -m experiments [--names | --benchmarks]", file=sys.stderr)
         return 2
     print(
         "Experiments (priorlab run <name> [--fast] [--seed N] [--out DIR], or python -m experiments.<name>):"

@@ -1,13 +1,42 @@
-"""The command-line plumbing every experiment shares: flags, one-line errors, output folders."""
+"""The shell every experiment runs in: flags, one-line errors, output folders, and one ``main``.
+
+An experiment is a module that says its argument and nothing else:
+
+* ``NAME``, a docstring whose first line is its description, ``Config`` (a frozen dataclass with a ``seed``)
+  and ``FAST`` (the smoke-run settings);
+* ``run(config, **inputs)``: the computation, returning a result (with ``seconds`` where it times its steps);
+* ``summarize(result, config) -> (metrics, checks)``: the numbers and the claims checked on them;
+* ``findings(metrics) -> list[str]``: two to four sentences of what the run found, numbers filled in from the
+  metrics (the report opens the experiment with them);
+* ``artifacts(result, config) -> Artifacts``: the tables, figures and posteriors it writes;
+* optionally ``USER_DATA = True`` (``--data`` / ``--target``), ``add_options(parser)`` for its own flags and
+  ``read_options(args, config) -> (config, inputs)`` to turn them into settings and ``run``'s inputs.
+
+:func:`main` does the rest, the same way for every experiment: parse, configure, check the output folder
+before any work, run, summarize, then write every artifact into one atomic result set with ``metadata.json``
+last, and print the verdict (exit 1 when a check failed, 2 on bad input).
+"""
 
 import argparse
 import dataclasses
 import re
 import sys
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import matplotlib.pyplot as plt
+
 from models.data import DataError
-from models.results import RESULTS_DIR, check_output_folder
+from models.results import (
+    RESULTS_DIR,
+    check_output_folder,
+    result_set,
+    write_csv,
+    write_figure,
+    write_metadata,
+    write_posterior,
+)
 
 
 class Parser(argparse.ArgumentParser):
@@ -112,3 +141,67 @@ def report(out: Path, metrics: dict, checks: dict) -> int:
         return 1
     print(f"all {len(checks)} checks passed; wrote {out}")
     return 0
+
+
+@dataclass
+class Artifacts:
+    """What one run writes, by file name.
+
+    ``tables``: DataFrames, their index the key columns (``write_csv``); ``figures``: matplotlib figures, the
+    first one the experiment's lead figure in the report; ``posteriors``: ``DataTree`` posteriors (netCDF,
+    regenerated rather than committed); ``config``: settings to record beside the ``Config`` (the data set
+    used, a constant of the module); ``metadata``: further ``metadata.json`` entries.
+    """
+
+    tables: dict = field(default_factory=dict)
+    figures: dict = field(default_factory=dict)
+    posteriors: dict = field(default_factory=dict)
+    config: dict = field(default_factory=dict)
+    metadata: dict = field(default_factory=dict)
+
+
+def main(experiment, argv=None) -> int:
+    """Run ``experiment`` (a module; see this module's docstring) from the command line ``argv``."""
+    p = parser(
+        experiment.NAME,
+        experiment.__doc__.splitlines()[0],
+        data=getattr(experiment, "USER_DATA", False),
+    )
+    if hasattr(experiment, "add_options"):
+        experiment.add_options(p)
+    args = p.parse_args(argv)
+    config = configure(args, experiment.Config(), experiment.FAST)
+    inputs = {}
+    if hasattr(experiment, "read_options"):
+        config, inputs = experiment.read_options(args, config)
+    out = output_dir(experiment.NAME, args)
+
+    start = time.perf_counter()
+    result = experiment.run(config, **inputs)
+    metrics, checks = experiment.summarize(result, config)
+    written = experiment.artifacts(result, config)
+    steps = getattr(result, "seconds", None)  # a result that times its steps has ``seconds``
+    steps = steps if isinstance(steps, dict) else {}
+    if getattr(experiment, "USER_DATA", False):
+        written.config["data"] = args.data.name if args.data is not None else "bundled"
+    with result_set(out) as folder:
+        for name, table in written.tables.items():
+            write_csv(table, folder / name)
+        for name, figure in written.figures.items():
+            write_figure(figure, folder / name)
+        plt.close("all")
+        for name, posterior in written.posteriors.items():
+            write_posterior(posterior, folder / name)
+        write_metadata(
+            folder / "metadata.json",
+            module=f"experiments.{experiment.NAME}",
+            config=dataclasses.asdict(config) | written.config,
+            seed=config.seed,
+            seconds=steps | {"total": time.perf_counter() - start},
+            checks=checks,
+            metrics=metrics,
+            findings=experiment.findings(metrics),
+            figures=list(written.figures),
+            **written.metadata,
+        )
+    return report(out, metrics, checks)

@@ -35,35 +35,36 @@ Run
     python -m experiments.choosing_lambda --fast     # smoke run (simulated data only)
 """
 
+import sys
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import arviz_stats as azs
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import scipy.optimize
-import scipy.stats
-import xarray as xr
-from sklearn.linear_model import BayesianRidge, Ridge, RidgeCV
+from sklearn.linear_model import BayesianRidge, RidgeCV
 
 from experiments import _cli
+from experiments._plots import Estimate, estimates_by_feature
 from models import data as datasets
 from models import diagnostics
-from models.diagnostics import convergence, mean_z_scores, relative_error
+from models.diagnostics import convergence, mean_z_scores, quantile_z_scores, relative_error
 from models.evidence import (
     Evidence,
+    bayesian_ridge_objective_argmax,
     default_hyperprior_scales,
     exact_loo,
     hierarchical_linear_regression,
     hyperposterior,
-    profile_log_joint,
+    tau_profile,
 )
 from models.fit import compile_nuts, map_default, posterior_coefficients, sample_nuts
 from models.linear import linear_regression
-from models.results import result_set, write_csv, write_figure, write_metadata, write_posterior
+from models.loglik import with_log_likelihood
+from models.registry import ridge_reference
 
 NAME = "choosing_lambda"
 METHODS = ("ridgecv", "bayesianridge", "evidence_max", "loo_best", "hierarchical")
@@ -107,11 +108,6 @@ def load(name: str, rng) -> datasets.Dataset:
     return datasets.diabetes() if name == "diabetes" else datasets.simulated(name, rng=rng)
 
 
-def ridge_coefficients(ds, alpha: float) -> np.ndarray:
-    ridge = Ridge(alpha=alpha, solver="svd").fit(ds.X, ds.y)
-    return np.concatenate([[ridge.intercept_], ridge.coef_])
-
-
 def criteria_table(ds, alphas) -> tuple[pd.DataFrame, float]:
     """Every closed-form criterion on the fine grid, and RidgeCV's choice."""
     alphas = np.asarray(alphas)
@@ -133,45 +129,21 @@ def criteria_table(ds, alphas) -> tuple[pd.DataFrame, float]:
     return table, float(ridgecv.alpha_)
 
 
-def sklearn_objective_argmax(evidence: Evidence, start, *, hyperprior: float) -> float:
-    """Ridge alpha maximizing BayesianRidge's own objective over (noise, weight) precisions.
-
-    scikit-learn's score is the known-noise evidence written with ``n`` rows where the twin has ``n - 1``
-    (the centered response loses one dimension to the intercept), plus its Gamma hyperprior terms
-    ``c log(precision) - c precision`` (``c = 1e-6`` by default).
-    """
-    extra_rows = evidence.n_rows - evidence.n_residual
-
-    def negative(log_precisions):
-        log_noise, log_weight = log_precisions
-        alpha = np.exp(log_weight - log_noise)
-        value = evidence.known_noise(alpha, np.exp(-0.5 * log_noise))
-        value += 0.5 * extra_rows * (log_noise - np.log(2.0 * np.pi))
-        value += hyperprior * (log_noise - np.exp(log_noise) + log_weight - np.exp(log_weight))
-        return -value
-
-    result = scipy.optimize.minimize(
-        negative,
-        start,
-        method="Nelder-Mead",
-        options={"xatol": 1e-12, "fatol": 1e-14, "maxiter": 10000},
-    )
-    return float(np.exp(result.x[1] - result.x[0]))
-
-
 def bayesian_ridge_table(ds) -> pd.DataFrame:
-    """BayesianRidge at defaults and run to convergence, and the evidence maximum, with the gap taken apart."""
+    """BayesianRidge at defaults and run to convergence, and the evidence maximum, with the gap taken apart:
+    its own objective's maximum with and without its Gamma hyperpriors (``sklearn_objective_max*``)."""
     evidence = Evidence(ds.X, ds.y)
     default = BayesianRidge().fit(ds.X, ds.y)
     tight = BayesianRidge(tol=1e-14, max_iter=100_000).fit(ds.X, ds.y)
     alpha = default.lambda_ / default.alpha_
-    ridge = Ridge(alpha=alpha, solver="svd").fit(ds.X, ds.y)
     start = np.log([tight.alpha_, tight.lambda_])
     rows = {
         "bayesianridge": alpha,
         "bayesianridge_converged": tight.lambda_ / tight.alpha_,
-        "sklearn_objective_max": sklearn_objective_argmax(evidence, start, hyperprior=1e-6),
-        "sklearn_objective_max_flat": sklearn_objective_argmax(evidence, start, hyperprior=0.0),
+        "sklearn_objective_max": bayesian_ridge_objective_argmax(evidence, start, hyperprior=1e-6),
+        "sklearn_objective_max_flat": bayesian_ridge_objective_argmax(
+            evidence, start, hyperprior=0.0
+        ),
         "evidence_max": evidence.maximize("profiled"),
     }
     table = pd.DataFrame({"dataset": ds.name, "quantity": list(rows), "alpha": list(rows.values())})
@@ -179,20 +151,10 @@ def bayesian_ridge_table(ds) -> pd.DataFrame:
     table["coef_rel_err_vs_ridge"] = np.nan
     table.loc[0, "coef_rel_err_vs_ridge"] = relative_error(
         np.concatenate([[default.intercept_], default.coef_]),
-        np.concatenate([[ridge.intercept_], ridge.coef_]),
+        ridge_reference(ds.X, ds.y, ridge_alpha=alpha),
     )
     table["n_iter"] = [default.n_iter_, tight.n_iter_, np.nan, np.nan, np.nan]
     return table
-
-
-def with_log_likelihood(idata, ds):
-    """Add the pointwise Gaussian log-likelihood of each posterior draw (the twin's only likelihood)."""
-    coef = posterior_coefficients(idata)
-    mu = coef[..., :1] + coef[..., 1:] @ ds.X.T
-    sigma = np.sqrt(idata["posterior"]["sigma_squared"].values)[..., None]
-    log_lik = scipy.stats.norm.logpdf(ds.y, loc=mu, scale=sigma)
-    idata["log_likelihood"] = xr.Dataset({"y": (("chain", "draw", "obs_id"), log_lik)})
-    return idata
 
 
 def loo_table(compiled, ds, config: Config, seeds) -> pd.DataFrame:
@@ -210,7 +172,7 @@ def loo_table(compiled, ds, config: Config, seeds) -> pd.DataFrame:
             sample_weight=np.ones(ds.y.size),
             ridge_alpha=np.asarray(alpha, dtype=float),
         )
-        loo = azs.loo(with_log_likelihood(idata, ds), pointwise=True)
+        loo = azs.loo(with_log_likelihood(idata, ds.X, ds.y), pointwise=True)
         k = loo.pareto_k.values
         rows.append(
             {"dataset": ds.name, "alpha": alpha, "elpd_psis": loo.elpd, "elpd_se": loo.se}
@@ -236,21 +198,23 @@ def hierarchical_fit(compiled, ds, config: Config, seed, *, noncentered: bool):
         sigma_scale=np.asarray(scales.sigma_scale),
         tau_scale=np.asarray(scales.tau_scale),
     )
-    posterior = idata["posterior"].to_dataset().assign_coords(feature=list(ds.feature_names))
-    idata["posterior"] = posterior
+    idata["posterior"] = (
+        idata["posterior"].to_dataset().assign_coords(feature=list(ds.feature_names))
+    )
     exact = hyperposterior(ds.X, ds.y)
-    log_alpha = np.log(posterior["ridge_alpha"].values)
+    log_alpha = np.log(idata["posterior"]["ridge_alpha"].values)
     probs = (0.05, 0.5, 0.95)
-    nuts_q = np.quantile(log_alpha, probs)
-    mcse_q = [azs.mcse(log_alpha, method="quantile", prob=q) for q in probs]
     exact_q = np.log(exact.alpha_quantile(probs))
+    z = quantile_z_scores(log_alpha, exact_q, probs)
     params = ["intercept", "beta", "sigma", "tau"] + (["beta_raw"] if noncentered else [])
     row = {"dataset": ds.name, "parametrization": "noncentered" if noncentered else "centered"}
     row |= convergence(idata, var_names=params)._asdict()
-    for q, nq, eq, se in zip(probs, nuts_q, exact_q, mcse_q, strict=True):
+    for q, nuts_q, exact_q_, z_q in zip(
+        probs, np.quantile(log_alpha, probs), exact_q, z, strict=True
+    ):
         tag = f"q{int(round(100 * q)):02d}"
-        row |= {f"alpha_{tag}_nuts": np.exp(nq), f"alpha_{tag}_exact": np.exp(eq)}
-        row |= {f"alpha_{tag}_z": abs(nq - eq) / float(se)}
+        row |= {f"alpha_{tag}_nuts": np.exp(nuts_q), f"alpha_{tag}_exact": np.exp(exact_q_)}
+        row |= {f"alpha_{tag}_z": z_q}
     row["coef_mean_z_max"] = float(
         mean_z_scores(posterior_coefficients(idata), exact.coef_mean).max()
     )
@@ -282,6 +246,24 @@ def find_map_table(ds, factors) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def coefficients_table(ds, choices: dict, idata) -> pd.DataFrame:
+    """Ridge's coefficients at each point choice; the hierarchical posterior mean with its 90% interval."""
+    names = ("intercept", *ds.feature_names)
+    draws = posterior_coefficients(idata).reshape(-1, len(names))
+    rows = []
+    for method in METHODS:
+        if method == "hierarchical":
+            values, low, high = draws.mean(axis=0), *np.quantile(draws, [0.05, 0.95], axis=0)
+        else:
+            values = ridge_reference(ds.X, ds.y, ridge_alpha=choices[method])
+            low = high = np.full(len(names), np.nan)
+        rows += [
+            {"dataset": ds.name, "method": method, "feature": f, "coef": v, "q05": lo, "q95": hi}
+            for f, v, lo, hi in zip(names, values, low, high, strict=True)
+        ]
+    return pd.DataFrame(rows)
+
+
 class DatasetResult(NamedTuple):
     criteria: pd.DataFrame
     loo: pd.DataFrame
@@ -294,6 +276,18 @@ class DatasetResult(NamedTuple):
     exact: object
     profile: pd.DataFrame
     true_coef: np.ndarray | None
+
+
+TABLES = {
+    "criteria": ["dataset", "alpha"],
+    "loo": ["dataset", "alpha"],
+    "choices": ["dataset", "method"],
+    "coefficients": ["dataset", "method", "feature"],
+    "bayesian_ridge": ["dataset", "quantity"],
+    "hierarchical": ["dataset", "parametrization"],
+    "find_map": ["dataset", "parametrization", "start_tau"],
+}
+"""The tables of :class:`DatasetResult`, each written as ``<name>.csv`` with this index."""
 
 
 class Result(NamedTuple):
@@ -309,21 +303,16 @@ def analyze(ds, config: Config, compiled, seeds, seconds) -> DatasetResult:
     seconds["closed_form"] += time.perf_counter() - start
 
     start = time.perf_counter()
-    loo = loo_table(
-        compiled["twin"], ds, config, seeds.integers(2**31, size=len(config.loo_alphas))
-    )
+    loo_seeds = seeds.integers(2**31, size=len(config.loo_alphas))
+    loo = loo_table(compiled["twin"], ds, config, loo_seeds)
     seconds["psis_loo"] += time.perf_counter() - start
 
     start = time.perf_counter()
     fits = [
-        hierarchical_fit(compiled["centered"], ds, config, seeds.integers(2**31), noncentered=False)
+        hierarchical_fit(compiled[name], ds, config, seeds.integers(2**31), noncentered=i == 1)
+        for i, name in enumerate(("centered", "noncentered"))
+        if name in compiled
     ]
-    if "noncentered" in compiled:
-        fits.append(
-            hierarchical_fit(
-                compiled["noncentered"], ds, config, seeds.integers(2**31), noncentered=True
-            )
-        )
     idata, exact, _ = fits[0]
     hierarchical = pd.DataFrame([row for *_, row in fits])
     seconds["hierarchical_nuts"] += time.perf_counter() - start
@@ -332,48 +321,25 @@ def analyze(ds, config: Config, compiled, seeds, seconds) -> DatasetResult:
     find_map = find_map_table(ds, config.map_start_factors)
     seconds["find_map"] += time.perf_counter() - start
 
-    evidence = Evidence(ds.X, ds.y)
     tau_median = float(np.median(idata["posterior"]["tau"].values))
-    log_tau = np.log(tau_median) + np.linspace(-12.0, 4.0, 321) * np.log(10.0)
-    sigma_ls = np.sqrt(evidence.penalized_rss(1e-12) / evidence.n_residual)
-    log_sigma = np.linspace(np.log(0.5 * sigma_ls), np.log(2.0 * np.std(ds.y)), 600)
-    scales = default_hyperprior_scales(ds.X, ds.y)
-    centered, noncentered = profile_log_joint(
-        evidence, log_tau, log_sigma, scales=scales, p=ds.X.shape[1]
-    )
+    log_tau, centered, noncentered = tau_profile(ds.X, ds.y, tau_median)
     profile = pd.DataFrame({"log_tau": log_tau, "centered": centered, "noncentered": noncentered})
-
-    alpha_draws = idata["posterior"]["ridge_alpha"].values.ravel()
     choices = {
         "ridgecv": ridgecv_alpha,
         "bayesianridge": float(bayesian_ridge.alpha.iloc[0]),
         "evidence_max": float(bayesian_ridge.alpha.iloc[-1]),
         "loo_best": float(loo.alpha.iloc[int(np.argmax(loo.elpd_psis))]),
         "loo_exact_best": float(criteria.alpha.iloc[int(np.argmax(criteria.exact_loo_elpd))]),
-        "hierarchical": float(np.median(alpha_draws)),
+        "hierarchical": float(np.median(idata["posterior"]["ridge_alpha"].values.ravel())),
     }
     choice_table = pd.DataFrame(
         {"dataset": ds.name, "method": list(choices), "alpha": list(choices.values())}
     )
-
-    names = ("intercept", *ds.feature_names)
-    draws = posterior_coefficients(idata).reshape(-1, len(names))
-    coef_rows = []
-    for method in METHODS:
-        if method == "hierarchical":
-            values, low, high = draws.mean(axis=0), *np.quantile(draws, [0.05, 0.95], axis=0)
-        else:
-            values = ridge_coefficients(ds, choices[method])
-            low = high = np.full(len(names), np.nan)
-        coef_rows += [
-            {"dataset": ds.name, "method": method, "feature": f, "coef": v, "q05": lo, "q95": hi}
-            for f, v, lo, hi in zip(names, values, low, high, strict=True)
-        ]
     return DatasetResult(
         criteria,
         loo,
         choice_table,
-        pd.DataFrame(coef_rows),
+        coefficients_table(ds, choices, idata),
         bayesian_ridge,
         hierarchical,
         find_map,
@@ -501,6 +467,67 @@ def summarize(result: Result, config: Config) -> tuple[dict, dict]:
     return metrics, diagnostics.checks(targets)
 
 
+def findings(metrics: dict) -> list[str]:
+    """What the run found, in sentences, from its metrics (one clause per data set)."""
+    names = [
+        key.removesuffix("_ridgecv_alpha") for key in metrics if key.endswith("_ridgecv_alpha")
+    ]
+
+    def clauses(template: str) -> str:
+        """``template`` filled in with each data set's metrics (named without the data set's prefix)."""
+        return "; ".join(
+            template.format(
+                name=name, **{k.removeprefix(f"{name}_"): v for k, v in metrics.items()}
+            )
+            for name in names
+        )
+
+    small = max(
+        abs(metrics[f"{name}_gap_from_{cause}_decades"])
+        for name in names
+        for cause in ("tolerance", "hyperpriors")
+    )
+    return [
+        "Alpha chosen on "
+        + clauses(
+            "{name}: RidgeCV {ridgecv_alpha:.3g}, BayesianRidge {bayesianridge_alpha:.3g}, evidence "
+            "maximum {evidence_max_alpha:.3g}, best PSIS-LOO grid point {loo_best_alpha:.3g}, "
+            "hierarchical posterior median {hierarchical_alpha_median:.3g} (90% interval "
+            "{hierarchical_alpha_q05:.3g} to {hierarchical_alpha_q95:.3g})"
+        )
+        + ".",
+        "BayesianRidge's coefficients are Ridge's at its own alpha (relative error "
+        + clauses("{bayesianridge_coef_rel_err:.1e} on {name}")
+        + "), and its alpha sits "
+        + clauses(
+            "{bayesianridge_gap_decades:+.4f} decades from the evidence maximum on {name}, "
+            "{gap_from_n_vs_n_minus_1_decades:+.4f} of them because its objective counts n rows where "
+            "the twin's evidence has n - 1"
+        )
+        + f"; its stopping tolerance and Gamma hyperpriors move it by at most {small:.1e} decades.",
+        "PSIS-LOO on NUTS draws is within "
+        + clauses(
+            "{max_abs_elpd_psis_minus_exact:.2f} nats of the exact LOO elpd on {name} (largest "
+            "Pareto k {pareto_k_max:.2f})"
+        )
+        + "; its best grid point differs from the exact LOO's best ("
+        + clauses("{loo_best_alpha:.3g} against {loo_exact_best_alpha:.3g} on {name}")
+        + ") because the exact elpd is flat near its maximum: choosing it costs "
+        + clauses("{loo_best_exact_elpd_loss:.2f} nats on {name}")
+        + ".",
+        "NUTS on the hierarchical twin: R-hat at most "
+        + clauses(
+            "{hierarchical_rhat_max:.3f} with {hierarchical_divergences} divergences on {name}"
+        )
+        + "; find_MAP from PyMC's default start stopped at tau = "
+        + clauses(
+            "{hierarchical_map_tau:.3g} on {name} (posterior median {hierarchical_tau_median:.3g})"
+        )
+        + ": the centered joint density grows without bound as tau -> 0 (map_collapse.png), so its "
+        "mode is no summary of the posterior.",
+    ]
+
+
 MARKERS = {
     "ridgecv": ("RidgeCV", "tab:blue", "o"),
     "bayesianridge": ("BayesianRidge", "tab:orange", "s"),
@@ -546,30 +573,18 @@ def plot_coefficients(result: Result):
     fig, axs = plt.subplots(len(items), 1, figsize=(11, 4.2 * len(items)), squeeze=False)
     for ax, (name, r) in zip(axs[:, 0], items, strict=True):
         coefs = r.coefficients[r.coefficients.feature != "intercept"]
-        features = list(dict.fromkeys(coefs.feature))
-        x = np.arange(len(features))
-        for i, method in enumerate(METHODS):
+        estimates = []
+        for method in METHODS:
             label, color, marker = MARKERS[method]
             c = coefs[coefs.method == method]
-            offset = (i - 2) * 0.12
             if method == "hierarchical":
-                err = np.vstack([c.coef - c.q05, c.q95 - c.coef])
-                ax.errorbar(
-                    x + offset,
-                    c.coef,
-                    yerr=err,
-                    fmt=marker,
-                    color=color,
-                    markersize=5,
-                    capsize=2,
-                    label=f"{label} mean, 90% interval",
-                )
+                label, low, high = f"{label} mean, 90% interval", c.q05, c.q95
             else:
-                ax.plot(x + offset, c.coef, marker, color=color, markersize=5, label=label)
-        if r.true_coef is not None:
-            ax.plot(x + 0.36, r.true_coef[1:], "*", color="purple", markersize=8, label="truth")
-        ax.axhline(0.0, color="0.6", linewidth=0.8)
-        ax.set_xticks(x, features)
+                low = high = None
+            estimates.append(Estimate(label, c.coef, color, marker, low, high))
+        truth = None if r.true_coef is None else r.true_coef[1:]
+        features = list(dict.fromkeys(coefs.feature))
+        estimates_by_feature(ax, features, estimates, truth=truth, truth_color="purple")
         ax.set(ylabel="coefficient (per unit of the feature)", title=name)
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     axs[-1, 0].set_xlabel("feature")
@@ -671,48 +686,27 @@ def plot_map_collapse(result: Result):
     return fig
 
 
-def main(argv=None) -> int:
-    parser = _cli.parser(NAME, __doc__.splitlines()[0], data=False)
-    args = parser.parse_args(argv)
-    config = _cli.configure(args, Config(), FAST)
-    out = _cli.output_dir(NAME, args)
+def artifacts(result: Result, config: Config) -> _cli.Artifacts:
+    per_dataset = result.per_dataset.values()
+    return _cli.Artifacts(
+        tables={
+            f"{table}.csv": pd.concat(
+                [getattr(r, table) for r in per_dataset], ignore_index=True
+            ).set_index(index)
+            for table, index in TABLES.items()
+        },
+        figures={
+            "alpha_posterior.png": plot_alpha_posterior(result),
+            "coefficients.png": plot_coefficients(result),
+            "criteria.png": plot_criteria(result),
+            "map_collapse.png": plot_map_collapse(result),
+        },
+        posteriors={f"posterior_{name}.nc": r.idata for name, r in result.per_dataset.items()},
+    )
 
-    start = time.perf_counter()
-    result = run(config)
-    metrics, checks = summarize(result, config)
-    tables = {
-        "criteria": ["dataset", "alpha"],
-        "loo": ["dataset", "alpha"],
-        "choices": ["dataset", "method"],
-        "coefficients": ["dataset", "method", "feature"],
-        "bayesian_ridge": ["dataset", "quantity"],
-        "hierarchical": ["dataset", "parametrization"],
-        "find_map": ["dataset", "parametrization", "start_tau"],
-    }
-    with result_set(out) as folder:
-        for table, index in tables.items():
-            frame = pd.concat(
-                [getattr(r, table) for r in result.per_dataset.values()], ignore_index=True
-            )
-            write_csv(frame.set_index(index), folder / f"{table}.csv")
-        write_figure(plot_alpha_posterior(result), folder / "alpha_posterior.png")
-        write_figure(plot_coefficients(result), folder / "coefficients.png")
-        write_figure(plot_criteria(result), folder / "criteria.png")
-        write_figure(plot_map_collapse(result), folder / "map_collapse.png")
-        plt.close("all")
-        for name, r in result.per_dataset.items():
-            write_posterior(r.idata, folder / f"posterior_{name}.nc")
-        seconds = result.seconds | {"total": time.perf_counter() - start}
-        write_metadata(
-            folder / "metadata.json",
-            module=f"experiments.{NAME}",
-            config=asdict(config),
-            seed=config.seed,
-            seconds=seconds,
-            checks=checks,
-            metrics=metrics,
-        )
-    return _cli.report(out, metrics, checks)
+
+def main(argv=None) -> int:
+    return _cli.main(sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":

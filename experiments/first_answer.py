@@ -38,8 +38,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -47,9 +48,8 @@ import pandas as pd
 from sklearn.datasets import load_breast_cancer, load_diabetes
 
 from experiments import _cli
-from experiments.performance import machine
 from models import diagnostics
-from models.results import result_set, write_csv, write_figure, write_metadata
+from models.measure import machine
 
 NAME = "first_answer"
 
@@ -150,7 +150,11 @@ def timed_run(tool: str, problem: str, table: Path, cache: Path, seed: int) -> d
     return row
 
 
-def run(config: Config) -> pd.DataFrame:
+class Result(NamedTuple):
+    runs: pd.DataFrame
+
+
+def run(config: Config) -> Result:
     tools = ["priorlab"]
     if config.peer and importlib.util.find_spec("bambi") is not None:
         tools.append("bambi")
@@ -168,12 +172,13 @@ def run(config: Config) -> pd.DataFrame:
                     rows.append(
                         {"tool": tool, "problem": problem, "cache": kind, "run": number} | row
                     )
-    return pd.DataFrame(rows).set_index(["tool", "problem", "cache", "run"])
+    return Result(pd.DataFrame(rows).set_index(["tool", "problem", "cache", "run"]))
 
 
-def summarize(runs: pd.DataFrame, config: Config) -> tuple[dict, dict]:
+def summarize(result: Result, config: Config) -> tuple[dict, dict]:
     """Seconds per tool, problem and cache (the fastest warm run: the least disturbed by the machine's
     load), the ratios bambi / priorlab, and correctness checks (never timings)."""
+    runs = result.runs
     best = runs.groupby(level=["tool", "problem", "cache"]).wall_seconds.min()
     metrics = {f"{tool}_{problem}_{cache}_seconds": v for (tool, problem, cache), v in best.items()}
     for problem in PROBLEMS:
@@ -210,30 +215,51 @@ def plot_runs(runs: pd.DataFrame):
     return fig
 
 
-def main(argv=None) -> int:
-    parser = _cli.parser(NAME, __doc__.splitlines()[0], data=False)
-    args = parser.parse_args(argv)
-    config = _cli.configure(args, Config(), FAST)
-    out = _cli.output_dir(NAME, args)
-
-    start = time.perf_counter()
-    runs = run(config)
-    metrics, checks = summarize(runs, config)
-    with result_set(out) as folder:
-        write_csv(runs, folder / "runs.csv")
-        write_figure(plot_runs(runs), folder / "runs.png")
-        write_metadata(
-            folder / "metadata.json",
-            module=f"experiments.{NAME}",
-            config=asdict(config),
-            seed=config.seed,
-            seconds={"total": time.perf_counter() - start},
-            checks=checks,
-            metrics=metrics,
-            machine=machine(),
-            peer=peer_version(),
+def findings(metrics: dict) -> list[str]:
+    """What the run found, in sentences, from its metrics."""
+    sentences = [
+        f"From a fresh process to a posterior on disk, the Ridge twin took "
+        f"{metrics['priorlab_ridge_cold_seconds']:.1f} s on a cold compile cache"
+        + (
+            f" and {metrics['priorlab_ridge_warm_seconds']:.1f} s warm"
+            if "priorlab_ridge_warm_seconds" in metrics
+            else ""
         )
-    return _cli.report(out, metrics, checks)
+        + f"; the logistic twin {metrics['priorlab_logistic_cold_seconds']:.1f} s cold"
+        + (
+            f" and {metrics['priorlab_logistic_warm_seconds']:.1f} s warm."
+            if "priorlab_logistic_warm_seconds" in metrics
+            else "."
+        ),
+    ]
+    if metrics["peer_measured"]:
+        sentences.append(
+            "bambi, sampling the same likelihood, was slower by "
+            + ", ".join(
+                f"{metrics[f'priorlab_speedup_over_bambi_{problem}_{cache}']:.1f}x ({problem}, {cache})"
+                for problem in PROBLEMS
+                for cache in ("cold", "warm")
+                if f"priorlab_speedup_over_bambi_{problem}_{cache}" in metrics
+            )
+            + ": the twin's Gaussian posterior is exact (no sampling), and its compiled code is small."
+        )
+    else:
+        sentences.append(
+            "bambi was not installed, so no peer was measured (`make bench` installs it)."
+        )
+    return sentences
+
+
+def artifacts(result: Result, config: Config) -> _cli.Artifacts:
+    return _cli.Artifacts(
+        tables={"runs.csv": result.runs},
+        figures={"runs.png": plot_runs(result.runs)},
+        metadata={"machine": machine(), "peer": peer_version()},
+    )
+
+
+def main(argv=None) -> int:
+    return _cli.main(sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":

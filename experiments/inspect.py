@@ -12,73 +12,23 @@ Run
 """
 
 import itertools
-import sys
 from pathlib import Path
 
 import arviz_plots as azp
 import arviz_stats as azs
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import xarray as xr
 
 from experiments import _cli
 from models import diagnostics
 from models.data import DataError
-from models.results import write_figure
+from models.results import read_posterior, write_figure
 
 NAME = "inspect"
 SAMPLE_DIMS = ("chain", "draw")
 PAIR_MAX = 6
 """At most this many scalars in the pair plot (the first ones in the file's order)."""
-
-
-def read_posterior(path) -> xr.DataTree:
-    """Read a posterior ``DataTree`` into memory.
-
-    Raises
-    ------
-    DataError
-        No such file, not a readable netCDF file, no ``posterior`` group, or a posterior without
-        ``chain`` and ``draw`` dimensions.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    try:
-        with xr.open_datatree(path, engine="h5netcdf") as tree:
-            idata = tree.load()
-    except Exception as error:  # h5py, h5netcdf and xarray raise many types on a bad file
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise DataError(f"{path}: not a readable netCDF posterior file ({reason})") from None
-    if "posterior" not in idata.children:
-        groups = ", ".join(idata.children) or "none"
-        raise DataError(f"{path}: no 'posterior' group (groups: {groups}); not a posterior file")
-    posterior = idata["posterior"]
-    text = [
-        name for name, v in posterior.data_vars.items() if not np.issubdtype(v.dtype, np.number)
-    ]
-    if text:
-        print(
-            f"warning: {path}: left out non-numeric variable(s) {', '.join(text)}", file=sys.stderr
-        )
-        idata["posterior"] = posterior.to_dataset().drop_vars(text)
-        posterior = idata["posterior"]
-    if not set(SAMPLE_DIMS) <= set(posterior.dims) or not posterior.data_vars:
-        raise DataError(
-            f"{path}: the 'posterior' group has no variables with 'chain' and 'draw' dimensions"
-        )
-    for group in (
-        "posterior",
-        "sample_stats",
-    ):  # ArviZ's plots need a coordinate on every dimension
-        if group in idata.children:
-            dataset = idata[group].to_dataset()
-            missing = {
-                d: np.arange(size) for d, size in dataset.sizes.items() if d not in dataset.coords
-            }
-            idata[group] = dataset.assign_coords(missing)
-    return idata
 
 
 def summary(idata, var_names=None, *, ci_prob: float = 0.9) -> pd.DataFrame:

@@ -29,8 +29,9 @@ Run
     python -m experiments.posterior_spread --fast     # smoke run
 """
 
+import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import arviz_plots as azp
@@ -47,9 +48,8 @@ from experiments import _cli
 from models import calibration, diagnostics
 from models import data as datasets
 from models.exact import linear_posterior
-from models.fit import compile_nuts, posterior_coefficients, sample_nuts
+from models.fit import compile_nuts, intercept_first, posterior_coefficients, sample_nuts
 from models.linear import linear_regression
-from models.results import result_set, write_csv, write_figure, write_metadata, write_posterior
 
 NAME = "posterior_spread"
 
@@ -256,7 +256,7 @@ def run(config: Config) -> Result:
         X, y, ridge_alpha=alpha, noise_sigma=None, feature_names=ds.feature_names
     )
     ridge = Ridge(alpha=alpha, solver="svd").fit(X, y)
-    ridge_coef = np.concatenate([[ridge.intercept_], ridge.coef_])
+    ridge_coef = intercept_first(ridge)
 
     coefficients = coefficient_table(idata, exact, ridge_coef, config.interval)
     correlation = correlation_table(idata, exact)
@@ -305,6 +305,7 @@ def summarize(result: Result, config: Config) -> tuple[dict, dict]:
         ),
         "max_abs_posterior_corr": float(corr.exact.abs().max()),
         "max_abs_posterior_corr_pair": "-".join(strongest),
+        "strongest_posterior_corr": float(corr.exact[strongest]),
         "max_abs_posterior_corr_nuts": float(corr.nuts.abs().max()),
         "heldout_coverage_90": held_out.coverage,
         "heldout_coverage_90_mcse": held_out.mcse,
@@ -534,24 +535,36 @@ def plot_calibration(table: pd.DataFrame):
     return fig
 
 
-def main(argv=None) -> int:
-    parser = _cli.parser(NAME, __doc__.splitlines()[0], data=False)
-    args = parser.parse_args(argv)
-    config = _cli.configure(args, Config(), FAST)
-    out = _cli.output_dir(NAME, args)
+def findings(metrics: dict) -> list[str]:
+    """What the run found, in sentences, from its metrics."""
+    n = metrics["n_exact_replications"]
+    return [
+        f"On diabetes at RidgeCV's alpha = {metrics['ridge_alpha']:.3g}, the 90% intervals of "
+        f"{metrics['n_coef_interval_contains_zero']} of the 10 coefficients contain 0: Ridge gives each a "
+        "number, the data cannot tell them from no effect.",
+        f"The strongest posterior correlation is {metrics['strongest_posterior_corr']:.2f}, between "
+        f"{metrics['max_abs_posterior_corr_pair'].replace('-', ' and ')}: their coefficients trade off, "
+        "so each one's Ridge value means little alone.",
+        f"90% intervals covered {metrics['coverage_90']:.1%} ± {metrics['coverage_90_mcse']:.1%} of "
+        f"{n:,} truths drawn from the prior (NUTS: {metrics['nuts_coverage_90']:.1%} ± "
+        f"{metrics['nuts_coverage_90_mcse']:.1%}); with a prior 10x too narrow, "
+        f"{metrics['coverage_90_prior_10x_too_small']:.0%}.",
+        f"On held-out patients the 90% predictive intervals covered "
+        f"{metrics['heldout_coverage_90']:.1%} ± {metrics['heldout_coverage_90_mcse']:.1%}, one split "
+        "of real data where the model is only an approximation.",
+    ]
 
-    start = time.perf_counter()
-    result = run(config)
-    metrics, checks = summarize(result, config)
-    with result_set(out) as folder:
-        write_csv(result.coefficients, folder / "coefficients.csv")
-        write_csv(result.correlation, folder / "correlation.csv")
-        write_csv(result.prediction, folder / "prediction.csv")
-        write_csv(
-            result.calibration.set_index(["method", "prior", "level"]), folder / "calibration.csv"
-        )
-        write_csv(result.nuts_fits.set_index("fit"), folder / "nuts_fits.csv")
-        figures = {
+
+def artifacts(result: Result, config: Config) -> _cli.Artifacts:
+    return _cli.Artifacts(
+        tables={
+            "coefficients.csv": result.coefficients,
+            "correlation.csv": result.correlation,
+            "prediction.csv": result.prediction,
+            "calibration.csv": result.calibration.set_index(["method", "prior", "level"]),
+            "nuts_fits.csv": result.nuts_fits.set_index("fit"),
+        },
+        figures={
             "coefficients.png": plot_coefficients(
                 result.idata, result.coefficients, config.interval
             ),
@@ -562,23 +575,14 @@ def main(argv=None) -> int:
                 result.prediction, result.predictive_draws, config.interval
             ),
             "calibration.png": plot_calibration(result.calibration),
-        }
-        for name, fig in figures.items():
-            write_figure(fig, folder / name)
-            plt.close(fig)
-        write_posterior(result.idata, folder / "posterior.nc")
-        seconds = result.seconds | {"total": time.perf_counter() - start}
-        write_metadata(
-            folder / "metadata.json",
-            module=f"experiments.{NAME}",
-            config=asdict(config)
-            | {"data": "diabetes", "ridge_alpha_selection": "RidgeCV leave-one-out"},
-            seed=config.seed,
-            seconds=seconds,
-            checks=checks,
-            metrics=metrics,
-        )
-    return _cli.report(out, metrics, checks)
+        },
+        posteriors={"posterior.nc": result.idata},
+        config={"data": "diabetes", "ridge_alpha_selection": "RidgeCV leave-one-out"},
+    )
+
+
+def main(argv=None) -> int:
+    return _cli.main(sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":

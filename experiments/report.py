@@ -6,6 +6,7 @@ Run
 
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -71,10 +72,68 @@ def seed_study_line(name: str) -> list[str]:
     return [text + " ([failure rates](seed_study/failure_rates.csv)).", ""]
 
 
+def format_metric(name: str, value) -> str:
+    """A metric with the digits it needs: R-hat to 3 decimals (1.004, not 1), counts whole, else 4
+    significant digits."""
+    if isinstance(value, float) and "rhat" in name:
+        return f"{value:.3f}"
+    return _format(value)
+
+
+def metric_grids(metrics: dict) -> tuple[list[pd.DataFrame], dict]:
+    """Metrics that form a grid, as pivot tables, and the rest.
+
+    A grid is two or more prefixes (a data set, a method: ``diabetes_``, ``well_conditioned_``) that share
+    the same three or more quantities (``diabetes_pareto_k_max``, ``well_conditioned_pareto_k_max``, ...);
+    its table has a row per quantity and a column per prefix. A key belongs to one grid at most.
+    """
+    by_prefix = {}
+    for key in metrics:
+        parts = key.split("_")
+        for i in range(1, len(parts)):
+            by_prefix.setdefault("_".join(parts[:i]), set()).add("_".join(parts[i:]))
+    by_quantities = {}
+    for prefix, quantities in by_prefix.items():
+        if len(quantities) >= 3:
+            by_quantities.setdefault(frozenset(quantities), []).append(prefix)
+    grids, used = [], set()
+    # The largest grids first; a prefix of a prefix (``support`` of ``support_lasso``) is a different grid.
+    for quantities, prefixes in sorted(
+        by_quantities.items(), key=lambda item: -len(item[0]) * len(item[1])
+    ):
+        keys = {f"{prefix}_{quantity}" for prefix in prefixes for quantity in quantities}
+        if len(prefixes) < 2 or keys & used:
+            continue
+        used |= keys
+        table = pd.DataFrame(
+            {
+                prefix: {q: format_metric(q, metrics[f"{prefix}_{q}"]) for q in sorted(quantities)}
+                for prefix in prefixes
+            }
+        )
+        grids.append(table)
+    return grids, {k: v for k, v in metrics.items() if k not in used}
+
+
+def markdown_table(table: pd.DataFrame, corner: str) -> list[str]:
+    header = f"| {corner} | " + " | ".join(str(c) for c in table.columns) + " |"
+    lines = [header, "|" + "---|" * (len(table.columns) + 1)]
+    lines += [f"| {i} | " + " | ".join(str(v) for v in row) + " |" for i, row in table.iterrows()]
+    return lines + [""]
+
+
+def verdict(checks: dict) -> str:
+    failed = [name for name, check in checks.items() if not check["passed"]]
+    if failed:
+        return f"**{len(failed)} of {len(checks)} checks FAILED**: " + ", ".join(failed)
+    return f"**all {len(checks)} checks passed**"
+
+
 def experiment_section(name: str, claim: str) -> list[str]:
-    """The report's section for one experiment: checks, metrics and figures (timings are linked)."""
+    """One experiment: claim, verdict, findings and lead figure first; then failed checks, and the full
+    checks, metrics, other figures and tables folded under ``<details>``."""
     folder = RESULTS_DIR / name
-    lines = [f"## {name}", "", claim, ""]
+    lines = [f"## {name}", "", f"*Claim:* {claim}.", ""]
     metadata_path = folder / "metadata.json"
     if not metadata_path.is_file():
         return lines + [
@@ -83,34 +142,58 @@ def experiment_section(name: str, claim: str) -> list[str]:
         ]
     metadata = json.loads(metadata_path.read_text())
     checks = metadata["checks"]
-    passed = sum(check["passed"] for check in checks.values())
+    lines += [f"*Verdict:* {verdict(checks)}.", ""]
+    lines += [" ".join(metadata.get("findings", [])), ""] if metadata.get("findings") else []
+    figures = metadata.get("figures") or sorted(f.name for f in folder.glob("*.png"))
+    if figures:
+        lines += [f"![{name}: {Path(figures[0]).stem}]({name}/{figures[0]})", ""]
+    lines += seed_study_line(name)
+
+    def check_rows(items):
+        return [
+            f"| {check_name} | {format_against(check['value'], check['target'])} | {check['target']} "
+            f"| {_format(check['passed'])} |"
+            for check_name, check in items
+        ]
+
+    header = ["| check | value | target | passed |", "|---|---|---|---|"]
+    failed = [(n, c) for n, c in checks.items() if not c["passed"]]
+    if failed:
+        lines += ["Failed checks:", "", *header, *check_rows(failed), ""]
     fingerprint = metadata.get("code", {}).get("sha256", "not recorded")[:12]
+    grids, flat = metric_grids(metadata["metrics"])
     lines += [
-        f"Seed {metadata['seed']}; code fingerprint `{fingerprint}`; "
-        f"**{passed} of {len(checks)} checks passed**. Timings of the committed run: "
+        "<details><summary>Every check, metric, figure and table</summary>",
+        "",
+        f"Seed {metadata['seed']}; code fingerprint `{fingerprint}`. Timings of the committed run: "
         f"[{TIMINGS_DIR}/]({name}/{TIMINGS_DIR}/timings.json) (kept out of this report, so that two runs "
         "with the same seed give the same report).",
         "",
+        *header,
+        *check_rows(sorted(checks.items(), key=lambda item: item[1]["passed"])),
+        "",
     ]
-    lines += seed_study_line(name)
-    lines += [
-        "| check | value | target | passed |",
-        "|---|---|---|---|",
-    ]
-    ordered = sorted(checks.items(), key=lambda item: item[1]["passed"])  # failed checks first
-    lines += [
-        f"| {check_name} | {format_against(check['value'], check['target'])} | {check['target']} "
-        f"| {_format(check['passed'])} |"
-        for check_name, check in ordered
-    ]
-    lines += ["", "| metric | value |", "|---|---|"]
-    lines += [f"| {metric} | {_format(value)} |" for metric, value in metadata["metrics"].items()]
-    lines.append("")
-    for figure in sorted(folder.glob("*.png")):
-        lines += [f"![{name}: {figure.stem}]({name}/{figure.name})", ""]
+    for grid in grids:
+        lines += markdown_table(grid, "metric")
+    if flat:
+        lines += ["| metric | value |", "|---|---|"]
+        lines += [f"| {metric} | {format_metric(metric, v)} |" for metric, v in flat.items()]
+        lines.append("")
+    for figure in figures[1:]:
+        lines += [f"![{name}: {Path(figure).stem}]({name}/{figure})", ""]
     tables = ", ".join(f"[{t.name}]({name}/{t.name})" for t in sorted(folder.glob("*.csv")))
-    lines += [f"Tables: {tables}.", ""]
+    lines += [f"Tables: {tables}.", "", "</details>", ""]
     return lines
+
+
+def overview() -> list[str]:
+    """One line per experiment and benchmark: its verdict, linked to its section."""
+    lines = ["| experiment | verdict |", "|---|---|"]
+    for name in EXPERIMENTS | BENCHMARKS:
+        path = RESULTS_DIR / name / "metadata.json"
+        found = verdict(json.loads(path.read_text())["checks"]) if path.is_file() else "not run yet"
+        lines.append(f"| [{name}](#{name}) | {found} |")
+    return lines + [""]
 
 
 def seed_study_section() -> list[str]:
@@ -162,8 +245,10 @@ def build() -> str:
         "",
         "Regenerated by `make reproduce` (every experiment at full settings, then this report). Every number",
         "below is read from the experiment's `metadata.json`; posterior files (`*.nc`) are regenerated, not",
-        "committed.",
+        "committed. Each experiment opens with its claim, the verdict of its checks, what it found and its",
+        "lead figure; the rest is folded below it.",
         "",
+        *overview(),
     ]
     versions = {}
     for name, claim in (EXPERIMENTS | BENCHMARKS).items():

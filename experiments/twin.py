@@ -25,17 +25,33 @@ said so). ``--standardize`` fits
 ``Pipeline(StandardScaler(), estimator)``, a different penalty (on standardized coefficients); every coefficient
 is still reported on the original scale. NUTS samples in standardized coordinates either way.
 
+``--estimator ard`` fits ``ARDRegression()`` (no penalty flag: it fits its own per-feature prior by the
+evidence; the features it prunes have coefficient 0 and no spread). ``--estimator ridge_classifier`` takes
+``--alpha`` and two classes: the Ridge twin on the classes coded -1/+1, a misspecified Gaussian likelihood whose
+posterior is that of the decision function (the predictions are the decision function, not probabilities).
+``--estimator quantile`` takes ``--alpha`` and ``--quantile`` (default 0.5): the asymmetric Laplace twin of
+``QuantileRegressor`` (:mod:`models.quantile`); its "mean" columns are the conditional quantile ``x beta + b0``.
+
 Text columns are categories, one-hot encoded before the estimator (a ColumnTransformer: the twin of the final
 step on the encoded design); ``--formula`` builds the design with formulaic instead; ``--weights COLUMN`` passes
 sample weights.
 
+A ``--data`` that is a glob or several Parquet/CSV files (or one Parquet file) streams: the Ridge twin runs on
+sufficient statistics summed block by block (:mod:`models.streaming`; ``--scheduler ADDRESS`` sums them on a
+dask.distributed cluster), and writes the coefficients, correlations and posterior draws, without predictions
+or figures. Only the Ridge twin streams, for now.
+
 Run
     priorlab twin --data table.csv --target y --estimator ridge --alpha 1
+    priorlab twin --data 'data/part-*.parquet' --target y --estimator ridge
     priorlab twin --data table.csv --formula "y ~ x1 + C(region) + x1:x2" --weights w
     python -m experiments.twin --data table.csv --target y --estimator ridge --alpha 1
     python -m experiments.twin --data table.csv --target clicked --estimator logistic --C 0.5 --l1-ratio 1
 """
 
+import argparse
+import glob
+import re
 import time
 import warnings
 from dataclasses import asdict, dataclass, replace
@@ -68,6 +84,7 @@ class Config:
     alpha: float | None = None
     C: float | None = None
     l1_ratio: float = 0.0
+    quantile: float | None = None
     standardize: bool = False
     seed: int = 20261126
     draws: int = 2000
@@ -99,15 +116,15 @@ def make_estimator(config: Config, table: Table | None = None):
     """
     command = KINDS[config.estimator].command
     values = {"alpha": config.alpha, "C": config.C}
+    # ARD has no penalty flag: it fits its own prior (its lambda_) by maximizing the evidence.
+    takes = f"takes --{command.flag}" if command.flag else "fits its own prior (no penalty flag)"
     for flag, value in values.items():
         if flag != command.flag and value is not None:
             users = [name for name in ESTIMATORS if KINDS[name].command.flag == flag]
-            raise DataError(
-                f"--{flag} is for {', '.join(users)}; {config.estimator} takes --{command.flag}"
-            )
+            raise DataError(f"--{flag} is for {', '.join(users)}; {config.estimator} {takes}")
     if config.l1_ratio and command.flag != "C":
-        raise DataError(f"--l1-ratio is for logistic; {config.estimator} takes --{command.flag}")
-    value = 1.0 if values[command.flag] is None else values[command.flag]
+        raise DataError(f"--l1-ratio is for logistic; {config.estimator} {takes}")
+    value = 1.0 if values.get(command.flag) is None else values[command.flag]
     if command.flag == "C" and not value > 0:
         raise DataError(f"C must be > 0 (inf: no penalty), got {value:g}")
     if command.flag == "alpha" and not (np.isfinite(value) and value >= 0):
@@ -115,6 +132,12 @@ def make_estimator(config: Config, table: Table | None = None):
     if not 0.0 <= config.l1_ratio <= 1.0:
         raise DataError(f"l1_ratio must be in [0, 1], got {config.l1_ratio:g}")
     estimator = command.make(value, config.l1_ratio, config.seed)
+    if config.quantile is not None:
+        if "quantile" not in estimator.get_params():
+            raise DataError(f"--quantile is for quantile; {config.estimator} {takes}")
+        if not 0.0 < config.quantile < 1.0:
+            raise DataError(f"quantile must be in (0, 1), got {config.quantile:g}")
+        estimator.set_params(quantile=config.quantile)
     if table is not None and not table.fit_intercept:
         estimator.set_params(fit_intercept=False)
     if table is not None and table.text_columns:
@@ -174,17 +197,7 @@ def load_table(path, target: str | None, *, formula: str | None = None, weights:
     if missing:
         raise DataError(f"{path}: missing values in column(s) {', '.join(missing)}")
     numbers = frame.select_dtypes("number")
-    values = numbers.to_numpy(dtype=float)
-    for problem, bad in (
-        ("infinite values", np.isinf(values)),
-        (
-            f"values beyond {datasets.LARGEST_VALUE:.0e} (rescale them: their squares overflow)",
-            np.abs(np.where(np.isinf(values), 0.0, values)) > datasets.LARGEST_VALUE,
-        ),
-    ):
-        if bad.any():
-            named = ", ".join(str(numbers.columns[j]) for j in np.flatnonzero(bad.any(axis=0)))
-            raise DataError(f"{path}: {problem} in column(s) {named}")
+    datasets.check_values(numbers.to_numpy(dtype=float), list(numbers.columns), name=str(path))
     if formula is not None:
         import formulaic  # imported here only: 0.6 s of every other run's start-up
 
@@ -225,6 +238,10 @@ def run(config: Config, table: Table) -> tuple[TwinFit, pd.DataFrame]:
     )
     predictions = twin.predict(table.X)
     predictions["observed"] = table.y
+    codes = KINDS[twin.kind].outcome.class_codes
+    if codes is not None and not KINDS[twin.kind].outcome.binary:
+        # A RidgeClassifier's predictions are its decision function: observed labels as the codes it fits.
+        predictions["observed"] = np.where(table.y == twin.positive_class, codes[1], codes[0])
     return twin, predictions
 
 
@@ -287,24 +304,128 @@ def plot_predictive(twin: TwinFit, predictions: pd.DataFrame, max_rows: int = 20
     ax.plot(x, order.estimator, color="black", linewidth=1, label="estimator's prediction")
     ax.plot(x, order.observed, ".", color="tab:red", markersize=4, label="observed y")
     ax.set_xlabel(f"row of the table, sorted by prediction ({len(order)} shown)")
-    ax.set_ylabel(
-        f"P(y = {twin.positive_class})" if twin.positive_class is not None else "response"
-    )
+    if KINDS[twin.kind].outcome.binary:
+        ax.set_ylabel(f"P(y = {twin.positive_class})")
+    elif twin.positive_class is not None:
+        ax.set_ylabel(f"decision function (class {twin.positive_class} coded +1)")
+    else:
+        ax.set_ylabel("response")
     ax.set_title(f"{twin.label}: what a new observation could be")
     ax.legend(fontsize=8, loc="upper left")
     return fig
+
+
+def is_streamed(data) -> bool:
+    """Whether ``--data`` (a list of paths) is a glob, several files or Parquet: the streaming path."""
+    return len(data) > 1 or any(
+        glob.has_magic(str(path)) or path.suffix.lower() == ".parquet" for path in data
+    )
+
+
+def run_streamed(args) -> int:
+    """The Ridge twin on sufficient statistics streamed from ``--data``'s files (:mod:`models.streaming`).
+
+    Parquet files are read batch by batch (only the needed columns), CSV files chunk by chunk, one dask task
+    per file with ``--scheduler``; no table is held in memory. Writes ``coefficients.csv`` (MAP and exact
+    posterior, no estimator column: the estimator is never fitted on rows), ``correlation.csv``,
+    ``posterior.nc`` and ``metadata.json``: no predictions (the rows are not kept) and no figures.
+    """
+    import xarray as xr
+
+    from models import streaming
+
+    if args.estimator != "ridge":
+        raise DataError(
+            "only the Ridge twin streams, for now: a glob, several files or Parquet need --estimator ridge"
+        )
+    if args.target is None or args.formula is not None or args.standardize:
+        raise DataError(
+            "streamed --data needs --target, and takes neither --formula nor --standardize"
+        )
+    config = replace(FAST if args.fast else Config(), alpha=args.alpha, C=args.C)
+    config = config if args.seed is None else replace(config, seed=args.seed)
+    alpha = float(make_estimator(config).alpha)
+    stem = re.sub(r"[*?\[\]]", "", args.data[0].stem).strip("-_") or "streamed"
+    out = _cli.output_dir(NAME, argparse.Namespace(out=args.out, data=Path(stem)))
+
+    start = time.perf_counter()
+    stats = streaming.stream_statistics(
+        [str(path) for path in args.data],
+        target=args.target,
+        weights=args.weights,
+        scheduler=args.scheduler,
+    )
+    statistics_seconds = time.perf_counter() - start
+    twin = streaming.ridge_twin(
+        stats, ridge_alpha=alpha, seed=config.seed, draws=config.draws, chains=config.chains
+    )
+    q = np.array([0.05, 0.95])
+    low, high = twin.exact.quantile(q)
+    index = pd.Index(twin.names, name="coefficient")
+    summary = pd.DataFrame(
+        {"map": twin.map_coef, "posterior_mean": twin.exact.mean, "posterior_sd": twin.exact.sd}
+        | {"posterior_q5": low, "posterior_q95": high},
+        index=index,
+    )
+    cov = twin.exact.cov
+    sd = np.sqrt(np.diag(cov))
+    correlation = pd.DataFrame(cov / np.outer(sd, sd), index=index, columns=list(twin.names))
+    posterior = xr.Dataset(
+        {"coefficient_draws": (("chain", "draw", "coefficient"), twin.draws)},
+        coords={"coefficient": list(twin.names)},
+        attrs={"source": "independent draws from the exact posterior, from streamed statistics"},
+    )
+    metrics = {
+        "map_rel_error_vs_exact_mean": twin.checks["map_vs_exact_mean"]["value"],
+        "n_rows": stats.n_rows,
+        "n_features": stats.n_features,
+        "n_files": len(streaming.expand_paths([str(path) for path in args.data])),
+        "posterior": "exact (streamed statistics)",
+        "max_abs_posterior_correlation": float(
+            np.max(np.abs(correlation.to_numpy() - np.eye(len(sd))))
+        ),
+    }
+    with result_set(out) as folder:
+        write_csv(summary, folder / "coefficients.csv")
+        write_csv(correlation, folder / "correlation.csv")
+        write_posterior(xr.DataTree.from_dict({"posterior": posterior}), folder / "posterior.nc")
+        write_metadata(
+            folder / "metadata.json",
+            module=f"experiments.{NAME}",
+            config=asdict(config)
+            | {"data": [path.name for path in args.data], "target": args.target}
+            | {"weights": args.weights, "scheduler": args.scheduler is not None, "streamed": True},
+            seed=config.seed,
+            seconds={"total": time.perf_counter() - start, "statistics": statistics_seconds}
+            | twin.seconds,
+            checks=twin.checks,
+            metrics=metrics,
+            estimator=f"Ridge(alpha={alpha:g})",
+            noise="unknown: Jeffreys' prior 1 / sigma**2 (Student-t posterior)",
+        )
+    with pd.option_context("display.width", 120, "display.max_columns", 10):
+        print(summary.round(4).to_string())
+    return _cli.report(out, metrics, twin.checks)
 
 
 def main(argv=None) -> int:
     parser = _cli.parser(NAME, __doc__.splitlines()[0])
     parser.add_argument("--estimator", choices=ESTIMATORS, default="ridge")
     penalty = parser.add_mutually_exclusive_group()
-    penalty.add_argument("--alpha", type=float, default=None, help="ridge, lasso, poisson penalty")
+    penalty.add_argument(
+        "--alpha",
+        type=float,
+        default=None,
+        help="ridge, ridge_classifier, lasso, poisson, quantile penalty",
+    )
     penalty.add_argument(
         "--C", type=float, default=None, help="logistic inverse penalty (inf: none)"
     )
     parser.add_argument(
         "--l1-ratio", type=float, default=0.0, help="logistic: share of the l1 penalty (saga)"
+    )
+    parser.add_argument(
+        "--quantile", type=float, default=None, help="quantile: the quantile in (0, 1) (0.5)"
     )
     parser.add_argument(
         "--standardize", action="store_true", help="fit Pipeline(StandardScaler(), estimator)"
@@ -313,7 +434,17 @@ def main(argv=None) -> int:
         "--formula", default=None, help="a formulaic formula, e.g. 'y ~ x1 + C(region) + x2:x3'"
     )
     parser.add_argument("--weights", default=None, help="a column of sample weights")
+    parser.add_argument(
+        "--scheduler", default=None, help="a dask.distributed scheduler address (streamed --data)"
+    )
+    # --data takes one CSV, or a glob or several Parquet/CSV files (streamed: see run_streamed).
+    next(action for action in parser._actions if action.dest == "data").nargs = "+"
     args = parser.parse_args(argv)
+    if args.data is not None and is_streamed(args.data):
+        return run_streamed(args)
+    if args.scheduler is not None:
+        raise DataError("--scheduler is for streamed tables: a glob, several files or Parquet")
+    args.data = None if args.data is None else args.data[0]
     if args.data is None or (args.target is None and args.formula is None):
         raise DataError("--data FILE.csv and --target COLUMN (or --formula) are required")
     if args.target is not None and args.formula is not None:
@@ -324,6 +455,7 @@ def main(argv=None) -> int:
         alpha=args.alpha,
         C=args.C,
         l1_ratio=args.l1_ratio,
+        quantile=args.quantile,
         standardize=args.standardize,
     )
     if args.seed is not None:
@@ -342,8 +474,9 @@ def main(argv=None) -> int:
         "n_rows": int(table.X.shape[0]),
         "n_features": int(table.X.shape[1]),
         "posterior": "exact" if twin.exact is not None else "NUTS",
+        # nanmax: a coefficient fixed at 0 (a feature ARD pruned) has no correlation.
         "max_abs_posterior_correlation": float(
-            np.max(np.abs(twin.correlation().to_numpy() - np.eye(len(twin.names))))
+            np.nanmax(np.abs(twin.correlation().to_numpy() - np.eye(len(twin.names))))
         ),
     }
     if twin.convergence is not None:

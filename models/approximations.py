@@ -10,6 +10,7 @@ Scores (all on the coefficient vector, intercept first, as :class:`models.exact.
 * :func:`empirical_w2`: exact optimal transport between two equal-size samples (an assignment problem), for
   small samples; it is biased upwards at finite size in more than one dimension.
 * :func:`sd_ratios`, :func:`correlation_error`: marginal spread and dependence against a reference.
+* :func:`score`: all of these for one approximation (a Gaussian or draws) against a reference Gaussian.
 
 Approximations compiled once per model (data are ``pm.Data``: ``pm.set_data`` and call again):
 
@@ -21,11 +22,13 @@ Approximations compiled once per model (data are ``pm.Data``: ``pm.set_data`` an
   compiled once, paths run serially, Pareto-smoothed importance resampling).
 * :func:`mean_field_optimum`: for a Gaussian target, the mean-field Gaussian that minimizes ``KL(q || p)``
   (what converged mean-field ADVI must reach): the exact mean, variances ``1 / diag(precision)``.
+* :func:`pmx_laplace`: pymc-extras' own ``fit_laplace``, as a :class:`Gaussian`, to compare against.
 
 Simulation-based calibration (Talts et al. 2018): :func:`sbc_ranks`, :func:`rank_uniformity`,
 :func:`ecdf_difference`.
 """
 
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -120,6 +123,55 @@ def _correlation(cov) -> np.ndarray:
 def correlation_error(cov, reference_cov) -> float:
     """Largest absolute difference between the two correlation matrices (0 to 2)."""
     return float(np.max(np.abs(_correlation(cov) - _correlation(reference_cov))))
+
+
+def score(estimate, reference: Gaussian) -> tuple[dict, np.ndarray]:
+    """How far one approximation is from a reference Gaussian, and its SD ratio per coefficient.
+
+    Parameters
+    ----------
+    estimate : Gaussian or array_like of shape (..., k)
+        A Gaussian approximation (a point when its covariance is zero), or draws (chains pooled).
+    reference : Gaussian
+
+    Returns
+    -------
+    (dict, ndarray)
+        The scores: ``w2_to_exact`` (:func:`gaussian_w2`; for draws, of the Gaussian fitted to them, see
+        :func:`draws_w2`), ``w2_relative`` (over the reference's root total variance ``sqrt(trace(cov))``,
+        so that the reference's mean as a point scores 1), ``sd_ratio_min`` and ``sd_ratio_max``
+        (:func:`sd_ratios`), ``correlation_error`` and ``w2_from`` (``"closed form"`` or ``"fitted
+        Gaussian"``); and the SD ratios.
+    """
+    gaussian = estimate if isinstance(estimate, Gaussian) else fitted_gaussian(estimate)
+    w2 = gaussian_w2(gaussian.mean, gaussian.cov, reference.mean, reference.cov)
+    ratios = sd_ratios(gaussian.cov, reference.cov)
+    scores = {
+        "w2_to_exact": w2,
+        "w2_relative": w2 / np.sqrt(np.trace(reference.cov)),
+        "sd_ratio_min": ratios.min(),
+        "sd_ratio_max": ratios.max(),
+        "correlation_error": correlation_error(gaussian.cov, reference.cov),
+        "w2_from": "closed form" if isinstance(estimate, Gaussian) else "fitted Gaussian",
+    }
+    return scores, ratios
+
+
+def most_correlated_pair(cov) -> tuple[int, int]:
+    """The two slope coefficients (index 0, the intercept, left out) with the largest absolute correlation."""
+    corr = _correlation(cov)[1:, 1:]
+    np.fill_diagonal(corr, 0.0)
+    i, j = np.unravel_index(np.argmax(np.abs(corr)), corr.shape)
+    return int(i) + 1, int(j) + 1
+
+
+def marginal_density(estimate, j: int, grid) -> np.ndarray | None:
+    """Density of coefficient ``j`` on ``grid``: normal for a :class:`Gaussian` (None for one without
+    spread, a point), a Gaussian kernel density estimate for draws of shape ``(..., k)``."""
+    if isinstance(estimate, Gaussian):
+        sd = np.sqrt(estimate.cov[j, j])
+        return None if sd == 0 else scipy.stats.norm.pdf(grid, estimate.mean[j], sd)
+    return scipy.stats.gaussian_kde(np.asarray(estimate)[..., j].ravel())(grid)
 
 
 def mean_field_optimum(mean, cov) -> Gaussian:
@@ -308,6 +360,34 @@ class CompiledPathfinder:
         return samples[:, self._order], info
 
 
+def pmx_laplace(model: pm.Model, optimize_method: str, *, seed: int) -> Gaussian:
+    """pymc-extras' ``fit_laplace`` with ``optimize_method``: its mean and covariance in coefficient order.
+
+    Its covariance is the inverse Hessian of the optimizer's result: with ``"BFGS"`` (its default) the
+    quasi-Newton approximation that BFGS built along its path, with ``"trust-ncg"`` one from exact
+    Hessian-vector products. ``fit_laplace`` compiles inside the call (with :data:`models.fit.COMPILE_MODE`
+    here) and names its rows ``intercept`` and ``beta[<feature>]``; the model needs a ``feature`` dim.
+    """
+    import pymc_extras as pmx  # imported where it is used: seconds of start-up
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        idata = pmx.fit_laplace(
+            optimize_method,
+            model=model,
+            progressbar=False,
+            random_seed=seed,
+            draws=10,
+            compile_kwargs={"mode": COMPILE_MODE},
+        )
+    rows = list(idata.fit["mean_vector"].coords["rows"].values)
+    wanted = ["intercept"] + [f"beta[{name}]" for name in model.coords["feature"]]
+    order = [rows.index(name) for name in wanted]
+    mean = idata.fit["mean_vector"].values[order]
+    cov = idata.fit["covariance_matrix"].values[np.ix_(order, order)]
+    return Gaussian(mean, cov)
+
+
 def sbc_ranks(truth, draws) -> np.ndarray:
     """Rank of each true value among its posterior draws: the number of draws below it.
 
@@ -387,8 +467,12 @@ __all__ = [
     "empirical_w2",
     "fitted_gaussian",
     "gaussian_w2",
+    "marginal_density",
     "mean_field_optimum",
+    "most_correlated_pair",
+    "pmx_laplace",
     "rank_uniformity",
     "sbc_ranks",
+    "score",
     "sd_ratios",
 ]

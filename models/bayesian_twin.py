@@ -11,12 +11,19 @@ any other model, and adds what the point estimate hides:
 - ``predict_proba(X)`` (classifiers): the posterior mean of ``P(y = 1 | x)``, averaged over the coefficients'
   uncertainty. It is pulled towards 1/2 relative to ``estimator_.predict_proba``, the plug-in at the MAP; the
   two rank rows the same only approximately;
+- ``decision_function(X)`` (classifiers): the posterior mean of the linear predictor;
 - ``predict_interval(X, prob, kind)``: the central interval of ``E[y | x]`` (``kind="mean"``) or of a new
   observation (``kind="observation"``);
 - ``sample_posterior_predictive(X, n)``: draws of new observations.
 
 The posterior is exact (Student-t or Gaussian) for Ridge-type estimators and NUTS draws otherwise; predictions
 from an exact posterior are exact, others are Monte Carlo averages over the ``chains * draws`` draws.
+
+``RidgeClassifier``'s twin is the Ridge twin on the classes coded -1 and +1, as scikit-learn fits it. That
+Gaussian likelihood on labels is misspecified: its posterior is that of the decision function, not a model of
+how labels arise, and it has no class probabilities (no ``predict_proba``). ``predict`` gives the class whose
+code the posterior mean of the decision function is nearer (its sign), as ``RidgeClassifier.predict`` does;
+``sample_posterior_predictive`` the class of the sign of a new code drawn from the Gaussian likelihood.
 """
 
 import numpy as np
@@ -32,7 +39,6 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from models.data import DataError
-from models.registry import KINDS
 from models.twin import fit_twin
 
 __all__ = ["BayesianTwin"]
@@ -151,12 +157,15 @@ class BayesianTwin(BaseEstimator):
         return self.twin_.draws @ self._design(X).T
 
     def predict(self, X, return_std: bool = False):
-        """Regressors: the posterior mean of ``E[y | x]`` (and the SD of a new observation with
-        ``return_std``). Classifiers: the class whose posterior mean probability is larger."""
+        """Regressors: the posterior mean of ``E[y | x]`` (a QuantileRegressor's twin: the posterior predictive
+        distribution's quantile at the estimator's ``quantile``), and the SD of a new observation with
+        ``return_std``. Classifiers: the class whose posterior mean probability is larger."""
         check_is_fitted(self)
         if self._is_classifier:
             if return_std:
                 raise DataError("return_std is for regressors; use predict_proba")
+            if not self._outcome.binary:  # RidgeClassifier: the sign of the decision function
+                return self.classes_[(self.decision_function(X) > 0).astype(int)]
             proba = self.predict_proba(X)[:, 1]
             return self.classes_[(proba > 0.5).astype(int)]
         twin = self.twin_
@@ -172,20 +181,34 @@ class BayesianTwin(BaseEstimator):
             df = twin.exact.df
             return mean, np.sqrt((spread + noise_scale2) * df / (df - 2.0))
         response = self._mean_response_draws(X)
+        outcome = self._outcome
+        # A quantile twin predicts its predictive distribution's quantile (Outcome.point).
+        point = (
+            response.mean(axis=0) if outcome.point is None else outcome.point(response, twin.noise)
+        )
         if not return_std:
-            return response.mean(axis=0)
+            return point
         # Law of total variance: the spread of E[y | x] plus the mean observation variance.
-        noise = self._outcome.variance(response, twin.noise_sigma)
-        return response.mean(axis=0), np.sqrt(response.var(axis=0) + noise.mean(axis=0))
+        noise = outcome.variance(response, twin.noise)
+        return point, np.sqrt(response.var(axis=0) + noise.mean(axis=0))
 
     @property
     def _outcome(self):
-        return KINDS[self.twin_.kind].outcome
+        return self.twin_.outcome
 
     def _mean_response_draws(self, X) -> np.ndarray:
         return self._outcome.mean(self._linear_predictor_draws(X))
 
     @available_if(lambda self: self._is_classifier)
+    def decision_function(self, X) -> np.ndarray:
+        """Classifiers: the posterior mean of the linear predictor ``x beta + intercept`` (for a
+        RidgeClassifier, its decision function); exact where the posterior is."""
+        check_is_fitted(self)
+        if self.twin_.exact is not None:
+            return self._design(X) @ self.twin_.exact.mean
+        return self._linear_predictor_draws(X).mean(axis=0)
+
+    @available_if(lambda self: self._is_classifier and hasattr(self._template(), "predict_proba"))
     def predict_proba(self, X) -> np.ndarray:
         """Classifiers: the posterior mean of ``P(y = class | x)``, columns in ``classes_`` order."""
         check_is_fitted(self)
@@ -218,7 +241,7 @@ class BayesianTwin(BaseEstimator):
         rng = np.random.default_rng([self.seed, 2] if seed is None else seed)
         twin, exact = self.twin_, self.twin_.exact
         if exact is not None:
-            z = rng.standard_normal((n, exact.mean.size))
+            z = rng.standard_normal((n, exact.scale_factor.shape[1]))
             if np.isinf(exact.df):
                 sigma = np.full((n, 1), twin.noise_sigma)
                 eta = design @ exact.mean + (z @ exact.scale_factor.T) @ design.T
@@ -228,9 +251,14 @@ class BayesianTwin(BaseEstimator):
                 ratio = np.sqrt(sigma2 * exact.noise_shape / exact.noise_rate)
                 sigma = np.sqrt(sigma2)
                 eta = design @ exact.mean + ratio * ((z @ exact.scale_factor.T) @ design.T)
-            return eta + sigma * rng.standard_normal(eta.shape)
-        eta = twin.draws[rng.integers(len(twin.draws), size=n)] @ design.T
-        new_y = self._outcome.draw(rng, self._outcome.mean(eta), twin.noise_sigma)
+            new_y = eta + sigma * rng.standard_normal(eta.shape)
+            if self._is_classifier:  # RidgeClassifier: the class of a new code's sign
+                return self.classes_[(new_y > 0).astype(int)]
+            return new_y
+        rows = rng.integers(len(twin.draws), size=n)
+        eta = twin.draws[rows] @ design.T
+        noise = twin.noise_sigma if twin.noise_draws is None else twin.noise_draws[rows, None]
+        new_y = self._outcome.draw(rng, self._outcome.mean(eta), noise)
         return self.classes_[new_y.astype(int)] if self._outcome.binary else new_y
 
     def score(self, X, y, sample_weight=None) -> float:

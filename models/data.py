@@ -67,6 +67,13 @@ def diabetes() -> Dataset:
     )
 
 
+def standard_regression(n: int, p: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The benchmarks' design: standard normal features, coefficients ~ N(0, 1), intercept 1, unit noise."""
+    X = rng.standard_normal((n, p))
+    y = 1.0 + X @ rng.standard_normal(p) + rng.standard_normal(n)
+    return X, y
+
+
 SIMULATED_DESIGNS = {
     "well_conditioned": "n=200, p=10, independent N(0, 1) columns",
     "collinear": "n=200, p=10, columns with pairwise correlation 0.99",
@@ -136,14 +143,19 @@ def validate_arrays(X, y, *, name: str = "data", feature_names=None, target: str
     if X.shape[1] < 1:
         raise DataError(f"{name}: needs at least one feature column")
     names = [f"x{j}" for j in range(X.shape[1])] if feature_names is None else list(feature_names)
-    columns = np.column_stack([X, y])
-    names.append(target)
+    check_values(np.column_stack([X, y]), [*names, target], name=name)
+
+
+def check_values(columns, names, *, name: str = "data") -> None:
+    """Raise :class:`DataError` naming the columns of ``columns`` (n, k) that hold missing or infinite values,
+    or values beyond :data:`LARGEST_VALUE`; ``names`` names the ``k`` columns."""
+    columns = np.asarray(columns, dtype=float)
     for problem, bad in (
         ("missing values", np.isnan(columns)),
         ("infinite values", np.isinf(columns)),
         (
             f"values beyond {LARGEST_VALUE:.0e} (rescale them: their squares overflow)",
-            np.abs(np.nan_to_num(columns)) > LARGEST_VALUE,
+            np.abs(np.nan_to_num(columns, posinf=0.0, neginf=0.0)) > LARGEST_VALUE,
         ),
     ):
         if bad.any():

@@ -2,12 +2,15 @@
 
 * Convergence: largest R-hat, smallest bulk and tail ESS, number of divergent transitions (ArviZ 1.x).
 * Equivalence: relative error ``max_j |a_j - b_j| / max_j |b_j|`` of one fit.
-* Sampler accuracy: ``|mean - exact| / MCSE``, a z-score, and the ratio of sampled to exact SD.
+* Sampler accuracy: ``|mean - exact| / MCSE`` and ``|quantile - exact| / MCSE``, z-scores, and the ratio of
+  sampled to exact SD.
+* Posterior shape: where each marginal's mean and median lie from the joint mode, in posterior SDs.
 """
 
 from typing import NamedTuple
 
 import numpy as np
+import scipy.stats
 
 
 class Convergence(NamedTuple):
@@ -50,6 +53,36 @@ def convergence(idata, var_names=None) -> Convergence:
     )
 
 
+def nuts_health(fits) -> tuple[dict, dict]:
+    """The worst convergence over several NUTS fits, and the usual checks on it.
+
+    Parameters
+    ----------
+    fits : pandas.DataFrame
+        One row per fit, with :class:`Convergence`'s columns and ``retried`` (whether
+        :func:`models.fit.sample_nuts_retrying` sampled it again).
+
+    Returns
+    -------
+    (dict, dict)
+        Metrics (``max_nuts_rhat``, ``min_nuts_ess_bulk``, ``nuts_divergences``, ``nuts_retried_fits``,
+        ``n_nuts_fits``) and targets for :func:`checks`: R-hat <= 1.01, bulk ESS >= 400, no divergences.
+    """
+    metrics = {
+        "max_nuts_rhat": fits.rhat_max.max(),
+        "min_nuts_ess_bulk": fits.ess_bulk_min.min(),
+        "nuts_divergences": int(fits.divergences.sum()),
+        "nuts_retried_fits": int(fits.retried.sum()),
+        "n_nuts_fits": len(fits),
+    }
+    targets = {
+        "nuts_rhat": (metrics["max_nuts_rhat"], "<=", 1.01),
+        "nuts_ess_bulk": (metrics["min_nuts_ess_bulk"], ">=", 400),
+        "nuts_no_divergences": (metrics["nuts_divergences"], "<=", 0),
+    }
+    return metrics, targets
+
+
 def relative_error(estimate, reference) -> float:
     """``max_j |a_j - b_j| / max_j |b_j|``: the error of one fit relative to its largest coefficient."""
     estimate = np.asarray(estimate, dtype=float)
@@ -66,10 +99,53 @@ def mean_z_scores(draws, exact_mean) -> np.ndarray:
     return np.abs(draws.mean(axis=(0, 1)) - exact_mean) / np.asarray(mcse)
 
 
+def quantile_z_scores(draws, exact_quantiles, probs) -> np.ndarray:
+    """``|sample quantile - exact quantile| / MCSE`` at each of ``probs``, for draws of one scalar.
+
+    ``draws`` has shape ``(chain, draw)``; the MCSE of each quantile is ArviZ's.
+    """
+    draws = np.asarray(draws, dtype=float)
+    import arviz_stats as azs
+
+    mcse = [float(azs.mcse(draws, method="quantile", prob=q)) for q in probs]
+    return np.abs(np.quantile(draws, probs) - np.asarray(exact_quantiles)) / np.asarray(mcse)
+
+
 def sd_ratio(draws, exact_sd) -> np.ndarray:
     """Sampled over exact marginal standard deviation per coefficient."""
     draws = np.asarray(draws, dtype=float)
     return draws.reshape(-1, draws.shape[-1]).std(axis=0, ddof=1) / np.asarray(exact_sd)
+
+
+def marginal_summary(draws, mode) -> dict:
+    """How each coefficient's marginal posterior sits around the joint mode.
+
+    Parameters
+    ----------
+    draws : array, shape ``(..., k)``
+        Posterior draws of ``k`` coefficients (any leading chain and draw axes).
+    mode : array, shape ``(k,)``
+        The MAP.
+
+    Returns
+    -------
+    dict
+        Arrays of length ``k``: ``map``, ``mean``, ``median``, ``sd`` (ddof = 1), ``skewness``, ``q05``,
+        ``q95``, and the distances ``mean_minus_map_sd``, ``median_minus_map_sd`` in posterior SDs.
+    """
+    flat = np.asarray(draws, dtype=float).reshape(-1, np.shape(draws)[-1])
+    mean, median, sd = flat.mean(axis=0), np.median(flat, axis=0), flat.std(axis=0, ddof=1)
+    return {
+        "map": mode,
+        "mean": mean,
+        "median": median,
+        "sd": sd,
+        "skewness": scipy.stats.skew(flat),
+        "q05": np.quantile(flat, 0.05, axis=0),
+        "q95": np.quantile(flat, 0.95, axis=0),
+        "mean_minus_map_sd": (mean - mode) / sd,
+        "median_minus_map_sd": (median - mode) / sd,
+    }
 
 
 def checks(targets: dict) -> dict:

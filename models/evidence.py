@@ -36,8 +36,7 @@ import scipy.optimize
 import scipy.special
 import scipy.stats
 
-from models.exact import NOISE_PRIOR, noise_prior_terms
-from models.penalties import whitening_factor
+from models.exact import NOISE_PRIOR, WhitenedDesign, noise_prior_terms
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -66,19 +65,15 @@ class Evidence:
     """
 
     def __init__(self, X, y, *, sample_weight=None, fit_intercept=True, relative_prior_cov=None):
-        X = np.asarray(X, dtype=float)
-        y = np.asarray(y, dtype=float)
-        n, p = X.shape
-        w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=float)
-        L = np.eye(p) if relative_prior_cov is None else whitening_factor(relative_prior_cov)
-        if fit_intercept:
-            x_mean, y_mean = w @ X / w.sum(), w @ y / w.sum()
-        else:
-            x_mean, y_mean = np.zeros(p), 0.0
-        root_w = np.sqrt(w)
-        Z = root_w[:, None] * ((X - x_mean) @ L)
-        z = root_w * (y - y_mean)
-        U, s, _ = scipy.linalg.svd(Z, full_matrices=False, lapack_driver="gesvd")
+        design = WhitenedDesign.of(
+            X,
+            y,
+            sample_weight=sample_weight,
+            fit_intercept=fit_intercept,
+            relative_prior_cov=relative_prior_cov,
+        )
+        z, w, n = design.z, design.w, len(design.z)
+        U, s, _ = design.svd()
         projection = U.T @ z
         self.singular_values = s
         self._projection_sq = projection**2
@@ -161,6 +156,33 @@ class Evidence:
             options={"xatol": 1e-10},
         )
         return float(np.exp(result.x))
+
+
+def bayesian_ridge_objective_argmax(evidence: Evidence, start, *, hyperprior: float) -> float:
+    """Ridge alpha maximizing scikit-learn's ``BayesianRidge`` objective over (noise, weight) precisions.
+
+    scikit-learn's score is the known-noise evidence written with ``n`` rows where the twin has ``n - 1``
+    (the centered response loses one dimension to the intercept), plus its Gamma hyperprior terms
+    ``c log(precision) - c precision`` (``c = 1e-6`` by default; ``hyperprior=0`` drops them). Nelder-Mead
+    in the log precisions from ``start`` = ``(log noise precision, log weight precision)``, to ``1e-12``.
+    """
+    extra_rows = evidence.n_rows - evidence.n_residual
+
+    def negative(log_precisions):
+        log_noise, log_weight = log_precisions
+        alpha = np.exp(log_weight - log_noise)
+        value = evidence.known_noise(alpha, np.exp(-0.5 * log_noise))
+        value += 0.5 * extra_rows * (log_noise - np.log(2.0 * np.pi))
+        value += hyperprior * (log_noise - np.exp(log_noise) + log_weight - np.exp(log_weight))
+        return -value
+
+    result = scipy.optimize.minimize(
+        negative,
+        start,
+        method="Nelder-Mead",
+        options={"xatol": 1e-12, "fatol": 1e-14, "maxiter": 10000},
+    )
+    return float(np.exp(result.x[1] - result.x[0]))
 
 
 def log_evidence(
@@ -414,6 +436,28 @@ def profile_log_joint(evidence: Evidence, log_tau, log_sigma, *, scales: Hyperpr
     noncentered = common.max(axis=0)
     centered = (common - p * np.log(tau)).max(axis=0)
     return centered, noncentered
+
+
+def tau_profile(X, y, tau_center: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`profile_log_joint` of both parametrizations on a ``log tau`` grid around ``tau_center``.
+
+    The grid spans 12 decades below ``tau_center`` (deep into the centered density's climb towards
+    ``tau -> 0``) and 4 above, 321 points; ``sigma`` is maximized over 600 points from half the
+    least-squares residual SD to twice ``sd(y)``, with :func:`default_hyperprior_scales`.
+
+    Returns
+    -------
+    (log_tau, centered, noncentered) : tuple of ndarray
+    """
+    evidence = Evidence(X, y)
+    log_tau = np.log(tau_center) + np.linspace(-12.0, 4.0, 321) * np.log(10.0)
+    sigma_ls = np.sqrt(evidence.penalized_rss(1e-12) / evidence.n_residual)
+    log_sigma = np.linspace(np.log(0.5 * sigma_ls), np.log(2.0 * np.std(y)), 600)
+    scales = default_hyperprior_scales(X, y)
+    centered, noncentered = profile_log_joint(
+        evidence, log_tau, log_sigma, scales=scales, p=np.shape(X)[1]
+    )
+    return log_tau, centered, noncentered
 
 
 class LeaveOneOut(NamedTuple):

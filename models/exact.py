@@ -45,10 +45,45 @@ def noise_prior_terms(noise_prior) -> tuple[float, float]:
     return shape, rate
 
 
+class WhitenedDesign(NamedTuple):
+    """The linear twin's data as both closed forms (:func:`linear_posterior`, :class:`models.evidence.Evidence`)
+    use them: ``Z = W^(1/2) (X - x_mean) L`` and ``z = W^(1/2) (y - y_mean)``, centered at the weighted means
+    when the intercept is fitted (a flat-prior intercept integrates out to exactly that), whitened by
+    ``L L^T = Sigma0``, the prior's relative covariance."""
+
+    Z: np.ndarray
+    z: np.ndarray
+    L: np.ndarray
+    w: np.ndarray
+    x_mean: np.ndarray
+    y_mean: float
+
+    @classmethod
+    def of(cls, X, y, *, sample_weight=None, fit_intercept=True, relative_prior_cov=None):
+        X = np.asarray(X, dtype=float)
+        y = np.asarray(y, dtype=float)
+        n, p = X.shape
+        w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        L = np.eye(p) if relative_prior_cov is None else whitening_factor(relative_prior_cov)
+        if fit_intercept:
+            x_mean, y_mean = w @ X / w.sum(), w @ y / w.sum()
+        else:
+            x_mean, y_mean = np.zeros(p), 0.0
+        root_w = np.sqrt(w)
+        return cls(
+            root_w[:, None] * ((X - x_mean) @ L), root_w * (y - y_mean), L, w, x_mean, y_mean
+        )
+
+    def svd(self, *, full: bool = False):
+        """``U, s, Vt`` of ``Z`` (LAPACK's ``gesvd``, the driver both closed forms have always used)."""
+        return scipy.linalg.svd(self.Z, full_matrices=full, lapack_driver="gesvd")
+
+
 class LinearPosterior(NamedTuple):
     """The joint posterior of ``(intercept, beta)``, Gaussian (``df = inf``) or multivariate Student-t.
 
-    ``scale_factor @ scale_factor.T`` is the covariance (Gaussian) or the scale matrix (Student-t).
+    ``scale_factor @ scale_factor.T`` is the covariance (Gaussian) or the scale matrix (Student-t); it may
+    have fewer columns than rows (a coefficient fixed at 0, such as a feature ARD pruned, has a zero row).
     ``noise_shape`` and ``noise_rate`` are the inverse-gamma posterior of ``sigma**2`` when it is unknown.
     """
 
@@ -79,7 +114,7 @@ class LinearPosterior(NamedTuple):
 
     def draws(self, rng: np.random.Generator, size: int) -> np.ndarray:
         """Independent posterior draws, shape ``(size, n_coef)``."""
-        z = rng.standard_normal((size, self.mean.size)) @ self.scale_factor.T
+        z = rng.standard_normal((size, self.scale_factor.shape[1])) @ self.scale_factor.T
         if not np.isinf(self.df):
             z /= np.sqrt(rng.chisquare(self.df, size=(size, 1)) / self.df)
         return self.mean + z
@@ -130,22 +165,24 @@ def linear_posterior(
     LinearPosterior
         Coefficients ordered ``intercept`` (when fitted) then the features.
     """
-    X = np.asarray(X, dtype=float)
-    y = np.asarray(y, dtype=float)
-    n, p = X.shape
-    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=float)
-    L = np.eye(p) if relative_prior_cov is None else whitening_factor(relative_prior_cov)
-    if fit_intercept:
-        x_mean = w @ X / w.sum()
-        y_mean = w @ y / w.sum()
-    else:
-        x_mean, y_mean = np.zeros(p), 0.0
-    root_w = np.sqrt(w)
-    Z = root_w[:, None] * ((X - x_mean) @ L)
-    z_y = root_w * (y - y_mean)
-
+    design = WhitenedDesign.of(
+        X,
+        y,
+        sample_weight=sample_weight,
+        fit_intercept=fit_intercept,
+        relative_prior_cov=relative_prior_cov,
+    )
+    n, p = design.Z.shape
+    Z, z_y, L, w, x_mean, y_mean = (
+        design.Z,
+        design.z,
+        design.L,
+        design.w,
+        design.x_mean,
+        design.y_mean,
+    )
     # Full V when p > n, so that the null space of Z gets the prior's variance 1 / alpha.
-    U, s, Vt = scipy.linalg.svd(Z, full_matrices=p > n, lapack_driver="gesvd")
+    U, s, Vt = design.svd(full=p > n)
     s_all = np.zeros(p)
     s_all[: s.size] = s
     shrink = s_all**2 + ridge_alpha

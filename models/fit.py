@@ -183,6 +183,15 @@ def coefficients(values, *, names=("intercept", "beta")) -> np.ndarray:
     return np.concatenate([np.atleast_1d(values[name]) for name in names if name in values])
 
 
+def intercept_first(estimator, fit_intercept: bool = True) -> np.ndarray:
+    """A fitted scikit-learn linear model's coefficients as one vector, intercept first (as :func:`coefficients`
+    orders the twin's); without the intercept when ``fit_intercept`` is false."""
+    coef = np.ravel(estimator.coef_)
+    if not fit_intercept:
+        return coef
+    return np.concatenate([[float(np.ravel(estimator.intercept_)[0])], coef])
+
+
 def posterior_coefficients(idata, *, names=("intercept", "beta")) -> np.ndarray:
     """Posterior draws of the coefficient vector, shape ``(chain, draw, n_coef)``."""
     posterior = idata["posterior"]

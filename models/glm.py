@@ -31,6 +31,7 @@ import scipy.optimize
 from sklearn.linear_model import LogisticRegression, PoissonRegressor
 
 from models.data import DataError, validate_arrays
+from models.fit import intercept_first
 from models.penalties import logistic_elasticnet_prior_scales
 from models.sparse import l1_prior, prior_scale
 
@@ -387,7 +388,7 @@ def poisson_reference(
     fit = PoissonRegressor(
         alpha=poisson_alpha, solver=solver, tol=tol, max_iter=max_iter, fit_intercept=fit_intercept
     ).fit(X, y, sample_weight=sample_weight)
-    return np.concatenate([[fit.intercept_], fit.coef_]) if fit_intercept else fit.coef_
+    return intercept_first(fit, fit_intercept)
 
 
 class GridPosterior(NamedTuple):

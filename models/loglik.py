@@ -13,12 +13,11 @@ from typing import NamedTuple
 
 import arviz_stats as azs
 import numpy as np
+import scipy.stats
 import xarray as xr
 
 from models.diagnostics import convergence
 from models.fit import posterior_coefficients
-
-LOG_2PI = float(np.log(2.0 * np.pi))
 
 
 def _noise_variance(idata, noise_sigma):
@@ -60,15 +59,13 @@ def pointwise_chunks(
     coef = posterior_coefficients(idata)
     intercept, beta = (coef[..., 0], coef[..., 1:]) if fit_intercept else (0.0, coef)
     variance = _noise_variance(idata, noise_sigma)[..., None]
-    log_variance = np.log(variance)
     for start in range(0, y.size, chunk_size):
         rows = slice(start, min(start + chunk_size, y.size))
         mu = beta @ X[rows].T
         if fit_intercept:
             mu += intercept[..., None]
-        w = weights[rows]
-        log_lik = -0.5 * (LOG_2PI + log_variance - np.log(w) + w * (y[rows] - mu) ** 2 / variance)
-        yield rows, log_lik
+        scale = np.sqrt(variance / weights[rows])
+        yield rows, scipy.stats.norm.logpdf(y[rows], loc=mu, scale=scale)
 
 
 def with_log_likelihood(idata, X, y, **kwargs):

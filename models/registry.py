@@ -26,23 +26,30 @@ import numpy as np
 import pymc as pm
 import scipy.special
 from sklearn.linear_model import (
+    ARDRegression,
     BayesianRidge,
     ElasticNet,
     ElasticNetCV,
+    GammaRegressor,
     Lasso,
     LassoCV,
     LinearRegression,
     LogisticRegression,
     LogisticRegressionCV,
     PoissonRegressor,
+    QuantileRegressor,
     Ridge,
+    RidgeClassifier,
+    RidgeClassifierCV,
     RidgeCV,
     TweedieRegressor,
 )
+from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
 
-from models import glm, sparse
+from models import glm, quantile, sparse, tweedie
 from models.data import DataError, plug_in_noise_sigma
 from models.exact import NOISE_PRIOR, linear_posterior
+from models.fit import intercept_first
 from models.linear import linear_regression
 from models.penalties import logistic_prior_sigma, poisson_prior_sigma
 from models.penalties import ridge_alpha as ridge_alpha_of
@@ -51,13 +58,19 @@ from models.penalties import ridge_alpha as ridge_alpha_of
 class Outcome(NamedTuple):
     """The likelihood's side of prediction: ``mean(eta)`` is ``E[y | x]`` from the linear predictor,
     ``variance(mean, noise_sigma)`` the variance of one observation, ``draw(rng, mean, noise_sigma)`` new
-    observations. ``binary``: a 0/1 outcome (class labels; no observation interval)."""
+    observations. ``binary``: a 0/1 outcome whose mean is a probability (no observation interval).
+    ``class_codes``: a classifier's response values for its two classes (``classes_[0]``, ``classes_[1]``);
+    None for a regression. ``point(mean_draws, noise)``: the point prediction from draws of ``mean(eta)`` and
+    of the noise scale (None: the posterior mean of ``mean(eta)``); the quantile twin's is the predictive
+    distribution's quantile, since its ``mean(eta)`` is the conditional quantile rather than ``E[y | x]``."""
 
     mean: Callable
     variance: Callable
     draw: Callable
     binary: bool = False
     has_noise_scale: bool = False
+    class_codes: tuple[float, float] | None = None
+    point: Callable | None = None
 
 
 def _identity(eta):
@@ -75,7 +88,11 @@ BERNOULLI = Outcome(
     lambda mean, noise_sigma: mean * (1.0 - mean),
     lambda rng, mean, noise_sigma: (rng.random(mean.shape) < mean).astype(float),
     binary=True,
+    class_codes=(0.0, 1.0),
 )
+SIGNED_GAUSSIAN = GAUSSIAN._replace(class_codes=(-1.0, 1.0))
+"""RidgeClassifier's likelihood: a Gaussian on the class codes -1 and +1 (misspecified for labels; its mean is
+the decision function, not a probability)."""
 
 
 def _poisson_draw(rng, mean, noise_sigma):
@@ -91,19 +108,23 @@ POISSON = Outcome(np.exp, lambda mean, noise_sigma: mean, _poisson_draw)
 
 class Reading(NamedTuple):
     """What a kind reads off one fitted estimator: a label for people, the penalty as the builder's keyword
-    arguments (scikit-learn's units), the noise SD (None: unknown, or no noise scale) and a note on it."""
+    arguments (scikit-learn's units), the noise SD (None: unknown, or no noise scale) and a note on it;
+    ``outcome``: this estimator's outcome where it depends on its settings (the quantile's asymmetric Laplace),
+    else None (the kind's)."""
 
     label: str
     penalty: dict
     noise_sigma: float | None = None
     noise_note: str = ""
+    outcome: Outcome | None = None
 
 
 class Command(NamedTuple):
-    """How the ``twin`` command makes this kind's estimator: its penalty flag (``"alpha"`` or ``"C"``), the
-    flag's value that means no penalty, and ``make(value, l1_ratio, seed)`` (``l1_ratio`` only for ``C``)."""
+    """How the ``twin`` command makes this kind's estimator: its penalty flag (``"alpha"`` or ``"C"``; None
+    for an estimator that fits its own prior, such as ARD), the flag's value that means no penalty, and
+    ``make(value, l1_ratio, seed)`` (``l1_ratio`` only for ``C``)."""
 
-    flag: str
+    flag: str | None
     no_penalty: float
     make: Callable
 
@@ -134,6 +155,15 @@ class TwinKind:
     sample_weight=, fit_intercept=, feature_names=)`` the closed-form posterior, or None (NUTS);
     ``has_kinks(penalty)`` whether the penalty has an l1 part (the active-set MAP); ``prior_sigma(value,
     n_samples)`` the coefficients' prior SD at a penalty value, where it depends on that value alone.
+    ``kept_features(final)`` the features the twin models (a boolean mask; None: all): a feature the
+    estimator has pruned (its coefficient exactly 0 under a prior variance of 0) is left out before the
+    builder runs, since ``pm.Normal`` takes no zero scale, and its coefficient is reported as exactly 0.
+    ``class_weights(final, classes, labels, sample_weight)`` a classifier's row weights from its
+    ``class_weight``, computed as its own fit computes them.
+    ``map_solver(model)`` a callable returning the MAP's values, for a kind whose log posterior is not smooth
+    where the other solvers need it to be (the quantile twin's is piecewise linear: a linear program); it is
+    called with ``prefer=`` the estimator's coefficients, the member of the MAP set to report where the MAP
+    is not unique.
     """
 
     name: str
@@ -152,6 +182,9 @@ class TwinKind:
     validate: Callable | None = None
     command: Command | None = None
     prior_sigma: Callable[[float, float], float] | None = None
+    kept_features: Callable[[object], np.ndarray] | None = None
+    class_weights: Callable | None = None
+    map_solver: Callable | None = None
 
     def matches(self, final) -> bool:
         return isinstance(final, self.estimators) and self.accepts(final)
@@ -184,7 +217,8 @@ def read_ridge(final, Z, y, weights) -> Reading:
     if isinstance(final, LinearRegression):
         alpha = 0.0
     else:
-        alpha = float(final.alpha_ if isinstance(final, RidgeCV) else final.alpha)
+        cross_validated = isinstance(final, (RidgeCV, RidgeClassifierCV))
+        alpha = float(final.alpha_ if cross_validated else final.alpha)
     if alpha == 0:
         check_least_squares(Z, weights, bool(final.fit_intercept), known_noise=False)
     elif len(Z) - int(final.fit_intercept) <= 2:
@@ -227,10 +261,76 @@ def check_least_squares(Z, weights, fit_intercept: bool, *, known_noise: bool) -
         )
 
 
-def ridge_reference(Z, y, *, ridge_alpha, sample_weight=None, fit_intercept=True) -> np.ndarray:
-    """``Ridge(solver="svd")``: exact linear algebra; intercept first."""
+def ridge_reference(
+    Z, y, *, ridge_alpha, sample_weight=None, fit_intercept=True, relative_prior_cov=None
+) -> np.ndarray:
+    """``Ridge(solver="svd")``: exact linear algebra; intercept first.
+
+    A diagonal ``relative_prior_cov`` (ARD's per-feature prior variances) is Ridge on the columns multiplied
+    by its square root, the coefficients multiplied back: ``beta_j = sqrt(s_j) gamma_j``.
+    """
+    root = np.ones(Z.shape[1]) if relative_prior_cov is None else np.sqrt(relative_prior_cov)
     fit = Ridge(alpha=ridge_alpha, solver="svd", fit_intercept=fit_intercept)
-    return _coef(fit.fit(Z, y, sample_weight=sample_weight), fit_intercept)
+    coef = intercept_first(fit.fit(Z * root, y, sample_weight=sample_weight), fit_intercept)
+    coef[int(fit_intercept) :] *= root
+    return coef
+
+
+# ARDRegression -----------------------------------------------------------------------------------------
+
+
+def ard_kept_features(final: ARDRegression) -> np.ndarray:
+    """The features an ARDRegression keeps: ``lambda_ < threshold_lambda``, the test its fit prunes by (a
+    pruned feature's ``coef_`` is exactly 0 and ``sigma_`` covers only the kept ones)."""
+    return np.asarray(final.lambda_) < final.threshold_lambda
+
+
+def read_ard(final, Z, y, weights) -> Reading:
+    """ARD's prior ``N(0, diag(1 / lambda_))`` on the kept features, its fitted noise ``1 / sqrt(alpha_)``
+    known (as BayesianRidge's): the Ridge twin with ``ridge_alpha = 1`` and ``relative_prior_cov =
+    alpha_ / lambda_``, whose prior variance ``sigma**2 / ridge_alpha * relative_prior_cov`` is then
+    ``1 / lambda_`` at ``sigma**2 = 1 / alpha_``. Its exact posterior has ``coef_`` as its mean and
+    ``sigma_`` as the covariance of the kept coefficients (scikit-learn centers X and y, which is the flat
+    prior on the intercept integrated out)."""
+    if weights is not None:
+        raise DataError("ARDRegression's fit takes no sample weights, so neither does its twin")
+    keep = ard_kept_features(final)
+    label = f"ARDRegression(alpha_={final.alpha_:.6g})"
+    if not keep.all():
+        label += (
+            f" with {int((~keep).sum())} of {keep.size} features pruned (lambda_ >= threshold_lambda = "
+            f"{final.threshold_lambda:g}: prior variance 0, coefficient fixed at 0)"
+        )
+    return Reading(
+        label,
+        {"ridge_alpha": 1.0, "relative_prior_cov": final.alpha_ / final.lambda_[keep]},
+        float(1.0 / np.sqrt(final.alpha_)),
+        "known: ARDRegression's fitted 1 / sqrt(alpha_)",
+    )
+
+
+# RidgeClassifier ---------------------------------------------------------------------------------------
+
+RIDGE_CLASSIFIER_NOTE = (
+    "the Gaussian likelihood on the class codes -1/+1 is misspecified (labels are not Gaussian): the "
+    "posterior is that of the decision function, not of a class probability"
+)
+
+
+def read_ridge_classifier(final, Z, y, weights) -> Reading:
+    """Ridge's reading (:func:`read_ridge`) on the classes coded -1 and +1, as scikit-learn fits them
+    (``LabelBinarizer(pos_label=1, neg_label=-1)``), with the misspecification said in label and note."""
+    reading = read_ridge(final, Z, y, weights)
+    return reading._replace(
+        label=f"{reading.label} on classes coded -1/+1 (misspecified Gaussian likelihood)",
+        noise_note=f"{reading.noise_note}; {RIDGE_CLASSIFIER_NOTE}",
+    )
+
+
+def ridge_classifier_class_weights(final, classes, labels, sample_weight) -> np.ndarray:
+    """RidgeClassifier's row weights from ``class_weight``: ``compute_sample_weight(class_weight, y)``
+    (``_ridge.py``; "balanced" counts rows, not sample weights), multiplied into the sample weights."""
+    return compute_sample_weight(final.class_weight, labels)
 
 
 # Lasso and ElasticNet ----------------------------------------------------------------------------------
@@ -288,7 +388,7 @@ def elasticnet_reference(
         tol=1e-12,
         max_iter=1_000_000,
     )
-    return _coef(fit.fit(Z, y, sample_weight=sample_weight), fit_intercept)
+    return intercept_first(fit.fit(Z, y, sample_weight=sample_weight), fit_intercept)
 
 
 # Logistic ----------------------------------------------------------------------------------------------
@@ -315,6 +415,15 @@ def logistic_penalty(final: LogisticRegression) -> tuple[float, float]:
     if not 0.0 <= ratio <= 1.0:
         raise DataError(f"l1_ratio must be in [0, 1], got {ratio:g}")
     return C, (0.0 if np.isinf(C) else ratio)
+
+
+def logistic_class_weights(final, classes, labels, sample_weight) -> np.ndarray:
+    """LogisticRegression's row weights from ``class_weight``: its class's weight ("balanced" counts the
+    sample weights, ``_logistic.py``), multiplied into the sample weights."""
+    per_class = compute_class_weight(
+        final.class_weight, classes=classes, y=labels, sample_weight=sample_weight
+    )
+    return per_class[np.searchsorted(classes, labels)]
 
 
 def read_logistic(final, Z, y, weights) -> Reading:
@@ -399,6 +508,34 @@ def logistic_certificate(coef, estimator_coef, Z, y, weights, fit_intercept, pen
     }
 
 
+# QuantileRegressor -------------------------------------------------------------------------------------
+
+QUANTILE_MEDIAN = Outcome(_identity, **quantile.outcome_parts(0.5))
+"""The quantile kind's outcome at q = 0.5; a fit's reading carries the one at its estimator's quantile. Its
+``mean(eta)`` is the conditional quantile ``x beta + b0`` (what the estimator predicts), its ``point`` the
+posterior predictive distribution's quantile."""
+
+
+def read_quantile(final, Z, y, weights) -> Reading:
+    """QuantileRegressor's quantile and alpha; the asymmetric Laplace scale unknown (Jeffreys' prior, sampled
+    with the coefficients: :mod:`models.quantile`)."""
+    q, alpha = float(final.quantile), float(final.alpha)
+    quantile.check_quantile(Z, q, alpha, bool(final.fit_intercept))
+    return Reading(
+        f"QuantileRegressor(quantile={q:g}, alpha={alpha:g})",
+        {"quantile": q, "quantile_alpha": alpha},
+        None,
+        "unknown: the asymmetric Laplace scale sigma, Jeffreys' prior 1 / sigma (sampled with the "
+        "coefficients; the MAP in the coefficients is the estimator's at every sigma)",
+        Outcome(_identity, **quantile.outcome_parts(q)),
+    )
+
+
+def _no_reference(Z, y, **kwargs) -> None:
+    """None: the estimator's own solver (HiGHS) is the only exact one; a certificate checks the MAP."""
+    return None
+
+
 # Poisson -----------------------------------------------------------------------------------------------
 
 
@@ -414,9 +551,51 @@ def _is_poisson_tweedie(final) -> bool:
     return final.power == 1 and final.link in ("log", "auto")
 
 
-def _coef(fit, fit_intercept: bool) -> np.ndarray:
-    coef = np.ravel(fit.coef_)
-    return np.concatenate([[float(np.ravel(fit.intercept_)[0])], coef]) if fit_intercept else coef
+# Gamma and Tweedie -------------------------------------------------------------------------------------
+
+
+def tweedie_outcome(power: float, link: str) -> Outcome:
+    """The outcome of a Tweedie twin: ``E[y | x]`` through the link, variance ``sigma**2 mu**power`` and
+    draws from the Tweedie density, where ``sigma = sqrt(dispersion)`` (the SD at ``mu = 1``; the noise scale
+    the twin samples, ``sigma`` in its posterior). A nonpositive mean (identity link) draws NaN."""
+
+    def draw(rng, mean, noise_sigma):
+        mean = np.asarray(mean, dtype=float)
+        ok = np.isfinite(mean) & ((mean > 0) | (power == 0))
+        new = tweedie.tweedie_draw(rng, np.where(ok, mean, 1.0), noise_sigma**2, power)
+        return np.where(ok, new, np.nan)
+
+    return Outcome(
+        np.exp if link == "log" else _identity,
+        lambda mean, noise_sigma: noise_sigma**2 * np.abs(mean) ** power,
+        draw,
+    )
+
+
+def read_tweedie(final, Z, y, weights) -> Reading:
+    """GammaRegressor's or TweedieRegressor's alpha, power and link; the noise scale ``sqrt(dispersion)`` is
+    sampled with the coefficients (Pearson's plug-in at the estimator's fit where one number is needed)."""
+    power, link = tweedie.power_and_link(final)
+    alpha = float(final.alpha)
+    if isinstance(final, GammaRegressor):
+        label = f"GammaRegressor(alpha={alpha:g})"
+    else:
+        label = f"TweedieRegressor(alpha={alpha:g}, power={power:g}, link={link!r})"
+    mean = final.predict(Z)
+    k = Z.shape[1] + int(final.fit_intercept)
+    dispersion = tweedie.pearson_dispersion(y, mean, power, sample_weight=weights, n_coef=k)
+    return Reading(
+        label,
+        {"tweedie_alpha": alpha, "power": power, "link": link},
+        float(np.sqrt(dispersion)),
+        "sqrt(dispersion): sampled with the coefficients under Jeffreys' prior 1 / dispersion",
+        tweedie_outcome(power, link),
+    )
+
+
+def _is_tweedie(final) -> bool:
+    """A TweedieRegressor that is not the Poisson model (power 1, log link)."""
+    return not isinstance(final, TweedieRegressor) or not _is_poisson_tweedie(final)
 
 
 GLM_TOLERANCE_REASON = "Newton (newton-cholesky, tol=1e-12) against the twin's Newton MAP"
@@ -436,6 +615,36 @@ KINDS = {
             outcome=GAUSSIAN,
             exact=linear_posterior,
             command=Command("alpha", 0.0, lambda alpha, l1_ratio, seed: Ridge(alpha=alpha)),
+        ),
+        TwinKind(
+            "ard",
+            (ARDRegression,),
+            read_ard,
+            linear_regression,
+            ridge_reference,
+            penalty_name="ridge_alpha",
+            tolerance=1e-8,
+            tolerance_reason="both are exact linear algebra (SVD against Newton on a quadratic)",
+            outcome=GAUSSIAN,
+            exact=linear_posterior,
+            command=Command(None, np.nan, lambda value, l1_ratio, seed: ARDRegression()),
+            kept_features=ard_kept_features,
+        ),
+        TwinKind(
+            "ridge_classifier",
+            (RidgeClassifier, RidgeClassifierCV),
+            read_ridge_classifier,
+            linear_regression,
+            ridge_reference,
+            penalty_name="ridge_alpha",
+            tolerance=1e-8,
+            tolerance_reason="both are exact linear algebra (SVD against Newton on a quadratic)",
+            outcome=SIGNED_GAUSSIAN,
+            exact=linear_posterior,
+            command=Command(
+                "alpha", 0.0, lambda alpha, l1_ratio, seed: RidgeClassifier(alpha=alpha)
+            ),
+            class_weights=ridge_classifier_class_weights,
         ),
         TwinKind(
             "lasso",
@@ -478,6 +687,7 @@ KINDS = {
             tolerance_reason=GLM_TOLERANCE_REASON,
             outcome=BERNOULLI,
             certificate=logistic_certificate,
+            class_weights=logistic_class_weights,
             has_kinks=lambda penalty: penalty["l1_ratio"] > 0,
             validate=lambda X, y: glm.validate_glm(X, y, family="logistic"),
             command=Command("C", np.inf, _logistic_estimator),
@@ -504,6 +714,56 @@ KINDS = {
             ),
             prior_sigma=lambda alpha, n_samples: poisson_prior_sigma(
                 poisson_alpha=alpha, n_samples=n_samples
+            ),
+        ),
+        TwinKind(
+            "gamma",
+            (GammaRegressor,),
+            read_tweedie,
+            tweedie.tweedie_regression,
+            tweedie.tweedie_reference,
+            penalty_name="tweedie_alpha",
+            tolerance=1e-6,
+            tolerance_reason=GLM_TOLERANCE_REASON,
+            outcome=tweedie_outcome(2.0, "log"),
+            validate=lambda X, y: tweedie.validate_tweedie(X, y, power=2.0),
+            command=Command(
+                "alpha",
+                0.0,
+                lambda alpha, l1_ratio, seed: GammaRegressor(
+                    alpha=alpha, solver="newton-cholesky", tol=1e-10
+                ),
+            ),
+        ),
+        TwinKind(
+            "tweedie",
+            (TweedieRegressor,),
+            read_tweedie,
+            tweedie.tweedie_regression,
+            tweedie.tweedie_reference,
+            penalty_name="tweedie_alpha",
+            tolerance=1e-6,
+            tolerance_reason=GLM_TOLERANCE_REASON,
+            outcome=tweedie_outcome(0.0, "identity"),  # TweedieRegressor's defaults; read_tweedie's wins
+            accepts=_is_tweedie,
+        ),
+        TwinKind(
+            "quantile",
+            (QuantileRegressor,),
+            read_quantile,
+            quantile.quantile_regression,
+            _no_reference,
+            penalty_name="quantile_alpha",
+            tolerance=1e-9,
+            tolerance_reason=(
+                "subgradient conditions in NumPy (the estimator solves the same linear program with the "
+                "same HiGHS solver, so a refit is no independent reference)"
+            ),
+            outcome=QUANTILE_MEDIAN,
+            certificate=quantile.quantile_certificate,
+            map_solver=quantile.LinearProgramMAP,
+            command=Command(
+                "alpha", 0.0, lambda alpha, l1_ratio, seed: QuantileRegressor(alpha=alpha)
             ),
         ),
     )
@@ -535,9 +795,21 @@ NO_LIKELIHOOD = {
 """Estimators whose objective is not a log-likelihood plus a log-prior: no Bayesian twin exists to build."""
 
 
+ELSEWHERE = {
+    "KernelRidge": (
+        "its twin is a Gaussian process, with no coefficients on the features: "
+        "models.kernel.kernel_twin builds it"
+    ),
+}
+"""Estimators whose twin exists but is not a linear design with coefficients, so built outside the registry."""
+
+
 def why_no_twin(final) -> str:
-    """Why ``final`` has no twin: a loss that is no likelihood (:data:`NO_LIKELIHOOD`), or no kind yet."""
+    """Why ``final`` has no twin here: a twin built elsewhere (:data:`ELSEWHERE`), a loss that is no
+    likelihood (:data:`NO_LIKELIHOOD`), or no kind yet."""
     for cls in type(final).__mro__:
+        if cls.__name__ in ELSEWHERE:
+            return f"no coefficient twin: {ELSEWHERE[cls.__name__]}"
         if cls.__name__ in NO_LIKELIHOOD:
             return f"no twin: {NO_LIKELIHOOD[cls.__name__]}"
     supported = ", ".join(sorted({cls.__name__ for cls in ESTIMATOR_CLASSES}))

@@ -15,11 +15,13 @@ import json
 import os
 import platform
 import shutil
+import sys
 import tempfile
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 
 import numpy as np
+import xarray as xr
 from pandas.api.types import is_numeric_dtype
 
 from models.data import DataError
@@ -270,6 +272,54 @@ def write_posterior(idata, path) -> Path:
         if node.has_data:
             storable[node.path] = as_storable(node)
     return write_atomic(path, lambda tmp: storable.to_netcdf(tmp, engine="h5netcdf"))
+
+
+def read_posterior(path) -> xr.DataTree:
+    """Read a posterior ``DataTree`` into memory.
+
+    Raises
+    ------
+    DataError
+        No such file, not a readable netCDF file, no ``posterior`` group, or a posterior without
+        ``chain`` and ``draw`` dimensions.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    try:
+        with xr.open_datatree(path, engine="h5netcdf") as tree:
+            idata = tree.load()
+    except Exception as error:  # h5py, h5netcdf and xarray raise many types on a bad file
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DataError(f"{path}: not a readable netCDF posterior file ({reason})") from None
+    if "posterior" not in idata.children:
+        groups = ", ".join(idata.children) or "none"
+        raise DataError(f"{path}: no 'posterior' group (groups: {groups}); not a posterior file")
+    posterior = idata["posterior"]
+    text = [
+        name for name, v in posterior.data_vars.items() if not np.issubdtype(v.dtype, np.number)
+    ]
+    if text:
+        print(
+            f"warning: {path}: left out non-numeric variable(s) {', '.join(text)}", file=sys.stderr
+        )
+        idata["posterior"] = posterior.to_dataset().drop_vars(text)
+        posterior = idata["posterior"]
+    if not set(("chain", "draw")) <= set(posterior.dims) or not posterior.data_vars:
+        raise DataError(
+            f"{path}: the 'posterior' group has no variables with 'chain' and 'draw' dimensions"
+        )
+    for group in (
+        "posterior",
+        "sample_stats",
+    ):  # ArviZ's plots need a coordinate on every dimension
+        if group in idata.children:
+            dataset = idata[group].to_dataset()
+            missing = {
+                d: np.arange(size) for d, size in dataset.sizes.items() if d not in dataset.coords
+            }
+            idata[group] = dataset.assign_coords(missing)
+    return idata
 
 
 def versions() -> dict[str, str]:

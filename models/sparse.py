@@ -10,6 +10,8 @@
   (Piironen & Vehtari 2017), non-centered.
 * :class:`SparseMAP` is the MAP of the first two, with exact zeros: an active-set Newton method on the twin's own
   negative log posterior, split into the model's smooth part and its L1 term.
+* :func:`lasso_alpha_max` is where a Lasso path starts (all zeros); :func:`sparse_truth` simulates a sparse
+  regression and :func:`support_recovery` scores a selection of features against its support.
 
 The noise scale is known in all three (the Lasso's MAP is the posterior mode for a fixed ``sigma`` only). The
 prior scales are ``pm.Data`` (``laplace_b``, and ``normal_sigma`` for the elastic net), so one compiled model
@@ -33,6 +35,7 @@ from pymc.pytensorf import join_nonshared_inputs
 from pymc.util import get_default_varnames
 
 from models.data import DataError, Dataset
+from models.fit import COMPILE_MODE
 from models.penalties import elasticnet_prior_scales, lasso_laplace_scale
 
 
@@ -52,6 +55,21 @@ def elasticnet_prior_data(*, alpha, l1_ratio, noise_sigma, n_samples) -> dict[st
         alpha=alpha, l1_ratio=l1_ratio, noise_sigma=noise_sigma, n_samples=n_samples
     )
     return {"laplace_b": np.asarray(b, dtype=float), "normal_sigma": np.asarray(tau, dtype=float)}
+
+
+def lasso_alpha_max(X, y, *, sample_weight=None, fit_intercept=True) -> float:
+    """The smallest ``Lasso`` alpha whose fit is all zeros: ``max_j |x_j^T W (y - ybar)| / n``.
+
+    Columns and response centered (weighted) when there is an intercept; weights rescaled to sum to ``n``, as
+    scikit-learn does (see the module docstring).
+    """
+    X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
+    n = len(y)
+    w = None if sample_weight is None else _scikit_weights(sample_weight, n)
+    if fit_intercept:
+        X = X - np.average(X, axis=0, weights=w)
+        y = y - np.average(y, weights=w)
+    return float(np.max(np.abs(X.T @ (y if w is None else w * y))) / n)
 
 
 def _scikit_weights(sample_weight, n):
@@ -371,14 +389,13 @@ class SparseMAP:
         [smooth], joined = join_nonshared_inputs(start, [smooth], model.value_vars)
         grad = pytensor.grad(-smooth, joined)
         hess = pytensor.gradient.jacobian(grad, joined, vectorize=True)
-        # "CVM" is the C backend ("FAST_RUN" is numba in PyTensor 3): its compiled pieces are cached per
-        # operation, so a new model (another shape) compiled in about 1.5-4 s here against 10-17 s with numba.
-        # Without a linked BLAS it warns of slow products; at these sizes a whole fit takes milliseconds.
+        # The C backend (COMPILE_MODE) compiles a new model (another shape) in about 1.5-4 s against 10-17 s
+        # with numba. Without a linked BLAS it warns of slow products; at these sizes a fit takes milliseconds.
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
-            self._f = pytensor.function([joined], [-smooth, grad, hess], mode="CVM")
-            self._value = pytensor.function([joined], -smooth, mode="CVM")
-        self._weight = pytensor.function([], 1.0 / laplace_b, mode="CVM")
+            self._f = pytensor.function([joined], [-smooth, grad, hess], mode=COMPILE_MODE)
+            self._value = pytensor.function([joined], -smooth, mode=COMPILE_MODE)
+        self._weight = pytensor.function([], 1.0 / laplace_b, mode=COMPILE_MODE)
         sizes = [int(np.size(start[v.name])) for v in model.value_vars]
         offsets = np.cumsum([0, *sizes])
         self._slices = {
@@ -390,7 +407,9 @@ class SparseMAP:
         values = get_default_varnames(model.unobserved_value_vars, include_transformed=False)
         self._names = [v.name for v in values]
         [*outputs], joined_v = join_nonshared_inputs(start, values, model.value_vars)
-        self._values = pytensor.function([joined_v], outputs, on_unused_input="ignore", mode="CVM")
+        self._values = pytensor.function(
+            [joined_v], outputs, on_unused_input="ignore", mode=COMPILE_MODE
+        )
         self._x0 = np.zeros(offsets[-1])
 
     def ravel(self, values: dict) -> np.ndarray:
@@ -574,3 +593,25 @@ def sparse_truth(
             "(|w| in [0.5, 2]), independent N(0, 1) columns, noise sigma 1"
         ),
     )
+
+
+class SupportRecovery(NamedTuple):
+    """How a selection of features recovers a true support."""
+
+    true_positives: int
+    false_positives: int
+    false_negatives: int
+    f1: float
+
+
+def support_recovery(selected, truth) -> SupportRecovery:
+    """Counts of a selection against the true support, and ``F1 = 2 TP / (2 TP + FP + FN)``.
+
+    ``selected`` and ``truth`` are boolean masks over the features; F1 is NaN when there is nothing to find
+    and nothing was selected.
+    """
+    selected, truth = np.asarray(selected, dtype=bool), np.asarray(truth, dtype=bool)
+    tp, fp = int(np.sum(selected & truth)), int(np.sum(selected & ~truth))
+    fn = int(np.sum(~selected & truth))
+    scored = 2 * tp + fp + fn
+    return SupportRecovery(tp, fp, fn, 2 * tp / scored if scored else float("nan"))

@@ -17,6 +17,13 @@ Poisson: PreciseMAP, or SparseMAP for a logistic l1 part; NUTS). NUTS samples in
 on wildly different scales (a year, an income) do not defeat its step size; draws are mapped back exactly. The
 logistic (l2 or no penalty) and Poisson MAPs are found on that same model and mapped back the same way.
 
+``ARDRegression``'s twin is the linear twin with ARD's per-feature prior ``N(0, 1 / lambda_)`` and its fitted
+noise ``1 / sqrt(alpha_)`` (exact Gaussian posterior: mean ``coef_``, covariance ``sigma_``); the features it
+pruned (a prior variance of 0) are left out of the model and reported with coefficient 0 and no spread.
+``RidgeClassifier``'s (binary) is the Ridge twin on the classes coded -1/+1, as scikit-learn fits it: a
+misspecified Gaussian likelihood whose posterior is that of the decision function. ``KernelRidge`` has no
+coefficients on features; its twin, a Gaussian process, is :func:`models.kernel.kernel_twin`.
+
 Noise scale: Ridge and RidgeCV use the unknown-noise conjugate twin (its MAP in ``beta`` is Ridge's for every
 ``sigma``; exact Student-t posterior); BayesianRidge its fitted ``1 / sqrt(alpha_)``
 (exact Gaussian posterior); the Lasso and ElasticNet a plug-in, the least-squares residual SD
@@ -32,6 +39,7 @@ the transformed features (a non-affine map has no original-scale coefficients); 
 Settings with no twin raise :class:`models.data.DataError` with one line saying what and why.
 """
 
+import functools
 import time
 import warnings
 from typing import NamedTuple
@@ -57,10 +65,9 @@ from sklearn.linear_model import (
 )
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import check_is_fitted
 
-from models import glm, registry, sparse
+from models import glm, registry, sparse, tweedie
 from models.data import LARGEST_VALUE, DataError, validate_arrays
 from models.diagnostics import Convergence, checks, convergence, relative_error
 from models.exact import LinearPosterior
@@ -136,13 +143,8 @@ def unwrap(estimator):
     if isinstance(final, MultiTaskElasticNet):  # MultiTaskLasso too; both subclass Lasso
         _fail(type(final).__name__, "one coefficient vector per target; the twin has one response")
     if isinstance(final, TweedieRegressor):
-        power, link = final.power, final.link
-        if not (power == 1 and link in ("auto", "log")):
-            _fail(
-                f"TweedieRegressor(power={power}, link={link!r})",
-                "only power=1 with the log link, the Poisson model, has a twin here",
-            )
-    elif registry.match(final) is None:
+        tweedie.check_power(final.power, final.link)  # one line for a power with no twin
+    if registry.match(final) is None:
         _fail(type(final).__name__, registry.why_no_twin(final))
     return scaler, final
 
@@ -298,9 +300,9 @@ def _fit_estimator(estimator, final, X, y, sample_weight, p):
             )  # convergence warnings: the reference fit is checked below
             try:
                 return fitted.fit(X, y, **kwargs)
-            except (
-                ValueError
-            ) as error:  # a setting scikit-learn itself refuses (l1 with lbfgs, ...)
+            except (ValueError, TypeError) as error:
+                # a setting scikit-learn itself refuses (l1 with lbfgs, ...), or sample weights passed to
+                # a fit that takes none (ARDRegression)
                 message = str(error).splitlines()[0]
                 raise DataError(f"{type(final).__name__}.fit refused: {message}") from None
     if getattr(estimator, "n_features_in_", p) != p:
@@ -322,7 +324,9 @@ class TwinFit(NamedTuple):
     ``sampler_note`` says when a run with divergences was sampled again with smaller steps).
     ``positive_class`` is the label of class 1 of a logistic twin. ``seconds``: wall time of each step
     (``prepare``: checks, the estimator's fit and the exact posterior; ``compile``; ``map``; ``reference``;
-    ``posterior``: exact draws or NUTS).
+    ``posterior``: exact draws or NUTS). ``noise_draws``: draws of a noise scale the twin samples with the
+    coefficients (the quantile twin's ``sigma``), aligned with ``draws``; else None. ``likelihood``: this fit's
+    outcome where it depends on the estimator's settings (the quantile), else None (the kind's).
     """
 
     label: str
@@ -345,6 +349,19 @@ class TwinFit(NamedTuple):
     sampler_note: str = ""
     feature_map: object = None
     seconds: dict | None = None
+    noise_draws: np.ndarray | None = None
+    likelihood: object = None
+
+    @property
+    def outcome(self) -> registry.Outcome:
+        """The likelihood's side of prediction (:class:`models.registry.Outcome`) for this fit."""
+        return registry.KINDS[self.kind].outcome if self.likelihood is None else self.likelihood
+
+    @property
+    def noise(self):
+        """The noise scale predictions use: ``noise_draws`` as a column (one per draw), else
+        ``noise_sigma``."""
+        return self.noise_sigma if self.noise_draws is None else self.noise_draws[:, None]
 
     def summary(self, prob: float = 0.9) -> pd.DataFrame:
         """Per coefficient: estimator, MAP, posterior mean, SD and the central ``prob`` interval."""
@@ -368,11 +385,14 @@ class TwinFit(NamedTuple):
         )
 
     def correlation(self) -> pd.DataFrame:
-        """Posterior correlation matrix of the coefficients."""
+        """Posterior correlation matrix of the coefficients (NaN for a coefficient fixed at 0, such as a
+        feature ARD pruned: it has no spread)."""
         cov = self.exact.cov if self.exact is not None else np.cov(self.draws.T)
         sd = np.sqrt(np.diag(cov))
         index = pd.Index(self.names, name="coefficient")
-        return pd.DataFrame(cov / np.outer(sd, sd), index=index, columns=list(self.names))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            correlation = cov / np.outer(sd, sd)
+        return pd.DataFrame(correlation, index=index, columns=list(self.names))
 
     def predict(self, X_new, prob: float = 0.9) -> pd.DataFrame:
         """Predictions for new rows (original feature scale): the estimator's, the posterior mean of
@@ -390,9 +410,12 @@ class TwinFit(NamedTuple):
             rows = raw
         elif hasattr(self.estimator, "feature_names_in_"):
             rows = pd.DataFrame(X_new, columns=self.estimator.feature_names_in_)
-        outcome = registry.KINDS[self.kind].outcome
+        outcome = self.outcome
         if outcome.binary:
             estimate = self.estimator.predict_proba(rows)[:, 1]
+        elif outcome.class_codes is not None:
+            # A RidgeClassifier: the twin's mean response is its decision function.
+            estimate = self.estimator.decision_function(rows)
         else:
             estimate = self.estimator.predict(rows)
         if self.exact is not None:
@@ -412,7 +435,7 @@ class TwinFit(NamedTuple):
             if outcome.binary:  # a 0/1 outcome has no predictive interval
                 predictive = np.full((2, len(X_new)), np.nan)
             else:
-                new_y = outcome.draw(rng, response, self.noise_sigma)
+                new_y = outcome.draw(rng, response, self.noise)
                 predictive = np.quantile(new_y, q, axis=0)
             mean = response.mean(axis=0)
             band = np.quantile(response, q, axis=0)
@@ -487,12 +510,17 @@ def unstandardize(mean, scale, fit_intercept: bool) -> np.ndarray:
     return T
 
 
-def _posterior_tree(draws, names, fit_intercept, sample_stats=None, source="") -> xr.DataTree:
-    """A ``DataTree`` with the original-scale ``intercept`` and ``beta`` (dim ``feature``)."""
+def _posterior_tree(
+    draws, names, fit_intercept, sample_stats=None, source="", noise=None
+) -> xr.DataTree:
+    """A ``DataTree`` with the original-scale ``intercept`` and ``beta`` (dim ``feature``), and ``sigma``
+    when ``noise`` (draws of a sampled noise scale, shape ``(chain, draw)``) is given."""
     fi = int(fit_intercept)
     data = {"beta": (("chain", "draw", "feature"), draws[..., fi:])}
     if fit_intercept:
         data["intercept"] = (("chain", "draw"), draws[..., 0])
+    if noise is not None:
+        data["sigma"] = (("chain", "draw"), noise)
     posterior = xr.Dataset(
         data,
         coords={
@@ -629,16 +657,18 @@ def fit_twin(
     if sample_weight is not None:
         X, y, sample_weight = _positive_weight_rows(X, y, sample_weight)
     kind = registry.match(final)
-    classifier = kind.outcome.binary
+    codes = kind.outcome.class_codes
+    classifier = codes is not None
     labels = _labels(y) if classifier else None
     if classifier:
         classes = np.unique(labels)
         if classes.size != 2:
             raise DataError(
-                f"a logistic target must have exactly 2 classes, got {classes.size} "
-                "(multinomial regression has no twin here)"
+                f"a {kind.name} target must have exactly 2 classes, got {classes.size} "
+                "(multinomial regression and one-vs-rest have one coefficient vector per class; the "
+                "twin has one)"
             )
-        y = (labels == classes[1]).astype(float)
+        y = np.where(labels == classes[1], codes[1], codes[0])
     frame = X if isinstance(X, pd.DataFrame) else None
     if (
         feature_map
@@ -670,15 +700,24 @@ def fit_twin(
     Z = X if scaler is None or feature_map else np.asarray(scaler.transform(table), dtype=float)
     weights = sample_weight
     if classifier and final.class_weight is not None:
-        # scikit-learn multiplies each row's weight by its class's weight ("balanced" counts the sample
-        # weights, _logistic.py): the same likelihood here.
-        per_class = compute_class_weight(
-            final.class_weight, classes=classes, y=labels, sample_weight=sample_weight
-        )
-        class_weights = per_class[np.searchsorted(classes, labels)]
+        # scikit-learn multiplies each row's weight by a weight of its class: the same likelihood here.
+        class_weights = kind.class_weights(final, classes, labels, sample_weight)
         weights = class_weights if weights is None else weights * class_weights
-    reading = kind.read(final, Z, y01, weights)
     fi = int(final.fit_intercept)
+    T = _back_transform(None if feature_map else scaler, p, bool(fi))
+    coef_names = (("intercept",) if fi else ()) + names
+    modelled = np.arange(p + fi)  # the coefficients the twin models, intercept first
+    if kind.kept_features is not None:
+        # A feature the estimator pruned has prior variance 0: left out of the model (pm.Normal takes no
+        # zero scale); its coefficient is exactly 0, as the estimator's.
+        kept = np.asarray(kind.kept_features(final), dtype=bool)
+        if not kept.any():
+            raise DataError(f"{type(final).__name__} pruned every feature: no coefficient to model")
+        modelled = np.flatnonzero(np.concatenate([[True] * fi, kept]))
+        Z, names = Z[:, kept], tuple(np.asarray(names)[kept])
+    # Modelled coefficients (fitted space) -> every coefficient on the original scale, pruned ones at 0.
+    T_modelled = T[:, modelled]
+    reading = kind.read(final, Z, y01, weights)
     if kind.exact is not None:
         try:
             exact_fitted = kind.exact(
@@ -697,8 +736,6 @@ def fit_twin(
                 "y is constant or fitted exactly by the features (residuals at rounding level): "
                 "the data say nothing about the noise, so the twin has no posterior"
             ) from error
-    T = _back_transform(None if feature_map else scaler, p, bool(fi))
-    coef_names = (("intercept",) if fi else ()) + names
     estimator_fitted = np.ravel(final.coef_)
     if fi:
         estimator_fitted = np.concatenate(
@@ -727,14 +764,18 @@ def fit_twin(
         # Sampled by NUTS in standardized coordinates (columns centered when there is an intercept, and
         # divided by their SD; the prior scales follow): the same posterior, mapped back exactly by S. Built
         # before the reference fit: without a penalty the builder refuses a table with no maximum.
-        center = Z.mean(axis=0) if fi else np.zeros(p)
+        center = Z.mean(axis=0) if fi else np.zeros(Z.shape[1])
         scale = Z.std(axis=0)
         scale[scale == 0.0] = (
             1.0  # a constant column (allowed under a proper prior): nothing to scale
         )
         standardized = build((Z - center) / scale, scale)
         S = unstandardize(center, scale, bool(fi))
-    if kind.has_kinks(reading.penalty):
+    if kind.map_solver is not None:
+        # Where the MAP is not unique (a flat face of a linear program), the member the estimator found.
+        solver = functools.partial(kind.map_solver(build(Z)), prefer=estimator_fitted[modelled])
+        back = None
+    elif kind.has_kinks(reading.penalty):
         # SparseMAP's L1 weight is one number: the model on the fitted-space features.
         solver, back = sparse.SparseMAP(build(Z)), None
     elif kind.exact is not None:
@@ -759,7 +800,11 @@ def fit_twin(
     targets = {
         # The estimator as given stops at its own tolerance (default tol=1e-4: errors up to ~1e-4 seen);
         # beyond 1e-3 it did not converge or was fitted on other data.
-        "map_vs_estimator": (relative_error(map_fitted, estimator_fitted), "<=", 1e-3),
+        "map_vs_estimator": (
+            relative_error(map_fitted, estimator_fitted[modelled]),
+            "<=",
+            1e-3,
+        ),
     }
     if reference is not None:
         targets["map_vs_reference"] = (
@@ -769,7 +814,7 @@ def fit_twin(
         )
     else:
         targets |= kind.certificate(
-            map_fitted, estimator_fitted, Z, y01, weights, bool(fi), reading.penalty
+            map_fitted, estimator_fitted[modelled], Z, y01, weights, bool(fi), reading.penalty
         )
     if kind.exact is not None:
         targets["map_vs_exact_mean"] = (
@@ -779,14 +824,14 @@ def fit_twin(
         )
         exact = exact_fitted._replace(
             names=coef_names,
-            mean=T @ exact_fitted.mean,
-            scale_factor=T @ exact_fitted.scale_factor,
+            mean=T_modelled @ exact_fitted.mean,
+            scale_factor=T_modelled @ exact_fitted.scale_factor,
         )
         sample = exact.draws(rng, chains * draws).reshape(chains, draws, -1)
         idata = _posterior_tree(
             sample, coef_names, fi, source="independent draws from the exact posterior"
         )
-        diagnostics, sampler_note = None, ""
+        diagnostics, sampler_note, noise_draws = None, "", None
     else:
         exact = None
         compiled = compile_nuts(standardized)
@@ -801,9 +846,17 @@ def fit_twin(
                 chains=chains,
             )
         diagnostics = convergence(nuts)
-        sample = posterior_coefficients(nuts) @ (T @ S).T
+        sample = posterior_coefficients(nuts) @ (T_modelled @ S).T
+        # A noise scale sampled with the coefficients (the quantile twin's sigma) travels with them.
+        noise = nuts["posterior"]["sigma"].values if "sigma" in nuts["posterior"] else None
+        noise_draws = None if noise is None else noise.reshape(-1)
         idata = _posterior_tree(
-            sample, coef_names, fi, nuts["sample_stats"].to_dataset(), source="NUTS (nutpie)"
+            sample,
+            coef_names,
+            fi,
+            nuts["sample_stats"].to_dataset(),
+            source="NUTS (nutpie)",
+            noise=noise,
         )
         targets["rhat_max"] = (diagnostics.rhat_max, "<=", 1.01)
         targets["ess_bulk_min"] = (diagnostics.ess_bulk_min, ">=", 400.0)
@@ -817,7 +870,7 @@ def fit_twin(
         noise_note=reading.noise_note,
         estimator=fitted,
         estimator_coef=T @ estimator_fitted,
-        map_coef=T @ map_fitted,
+        map_coef=T_modelled @ map_fitted,
         map_rel_error=targets["map_vs_estimator"][0],
         reference_rel_error=targets["map_vs_reference"][0] if reference is not None else None,
         exact=exact,
@@ -830,4 +883,6 @@ def fit_twin(
         sampler_note=sampler_note,
         feature_map=scaler if feature_map else None,
         seconds=seconds,
+        noise_draws=noise_draws,
+        likelihood=reading.outcome,
     )

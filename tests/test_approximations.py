@@ -3,14 +3,15 @@
 import warnings
 
 import numpy as np
+import pandas as pd
 import pymc as pm
 import pytest
 import scipy.linalg
 import scipy.stats
-from conftest import run_fast
 
 from experiments import approximations as experiment
 from models import approximations as approx
+from models import methods
 from models.exact import linear_posterior
 from models.fit import COMPILE_MODE
 from models.linear import linear_regression
@@ -204,26 +205,88 @@ def test_pmx_laplace_default_bfgs_spread_differs_from_trust_ncg_which_is_exact(d
     kwargs = {"ridge_alpha": 0.01, "noise_sigma": diabetes.noise_sigma}
     model = linear_regression(diabetes.X, diabetes.y, **kwargs)
     exact = linear_posterior(diabetes.X, diabetes.y, **kwargs)
-    trust, _ = experiment.pmx_laplace(model, "trust-ncg", None, 1)
-    bfgs, _ = experiment.pmx_laplace(model, "BFGS", None, 1)
+    trust = approx.pmx_laplace(model, "trust-ncg", seed=1)
+    bfgs = approx.pmx_laplace(model, "BFGS", seed=1)
     np.testing.assert_allclose(trust.sd / exact.sd, 1.0, atol=1e-6)  # exact Hessian-vector products
     assert np.max(np.abs(bfgs.sd / exact.sd - 1.0)) > 0.01  # the quasi-Newton inverse Hessian
 
 
-@pytest.mark.slow
-def test_approximations_fast_run_writes_every_result(tmp_path):
-    run_fast(experiment.main, tmp_path)
-    for name in (
-        "methods.csv",
-        "sd_ratios.csv",
-        "sbc.csv",
-        "sbc_ranks.csv",
-        "accuracy_vs_time.png",
-        "marginals.png",
-        "sbc_ecdf.png",
-        "metadata.json",
-    ):
-        assert (tmp_path / name).stat().st_size > 0, name
+def check_fast_run(folder, metadata):
+    """The fast run's content (``tests/test_experiments.py`` runs it and checks that every file is written):
+    every method scored, the deterministic ones exact, SBC ranks in range, the samplers' diagnostics kept,
+    and no per-method copy of ``methods.csv`` among the metrics."""
+    config = experiment.FAST
+    for name in ("methods.csv", "sd_ratios.csv", "sbc.csv", "sbc_ranks.csv", "metadata.json"):
+        assert (folder / name).stat().st_size > 0, name
+    assert metadata["figures"] == ["accuracy_vs_time.png", "marginals.png", "sbc_ecdf.png"]
+    table = pd.read_csv(folder / "methods.csv").set_index(["model", "method"])
+    assert list(table.index) == [("collinear", method) for method in config.methods]
+    laplace, point = table.loc[("collinear", "laplace")], table.loc[("collinear", "map")]
+    # Laplace is exact on the linear twin up to rounding; the MAP (the exact mean, no spread) scores 1.
+    assert laplace.w2_relative < 1e-10 and laplace.sd_ratio_min > 1 - 1e-9
+    assert point.w2_relative == pytest.approx(1.0, rel=1e-9) and point.sd_ratio_max == 0.0
+    assert (table.w2_from == "fitted Gaussian").sum() == 3  # pathfinder, nuts_nutpie, exact_draws
+    ratios = pd.read_csv(folder / "sd_ratios.csv")
+    assert len(ratios) == len(table) * 11 and ratios.sd_ratio.ge(0).all()
+    ranks = pd.read_csv(folder / "sbc_ranks.csv")
+    assert set(ranks.method) == set(config.sbc_methods)
+    assert len(ranks) == len(config.sbc_methods) * config.sbc_datasets * 11
+    assert ranks["rank"].between(0, config.sbc_draws).all()
+    sbc = pd.read_csv(folder / "sbc.csv")
+    assert sbc.p_value_bonferroni.between(0, 1).all() and set(sbc.method) == set(ranks.method)
+    diagnostics = metadata["diagnostics"]["collinear"]
+    assert set(diagnostics["nuts_nutpie"]) == {
+        "rhat_max",
+        "ess_bulk_min",
+        "ess_tail_min",
+        "divergences",
+    }
+    assert np.isfinite(diagnostics["pathfinder_pareto_k"])
+    assert metadata["references"] == {}
+    quoted = {f"collinear.{m}.{s}" for m in config.methods for s in experiment.QUOTED.get(m, ())}
+    calibration = {f"sbc.{method}.p_value" for method in config.sbc_methods} | {"sbc.datasets"}
+    assert set(metadata["metrics"]) == quoted | calibration
+
+
+def test_every_configured_method_has_an_entry_in_the_method_table():
+    for config in (experiment.Config(), experiment.FAST):
+        assert set(config.methods) <= set(methods.METHODS)
+        assert set(config.sbc_methods) <= set(methods.METHODS) | {"exact"}  # exact: exact_draws
+
+
+def test_score_of_the_reference_itself_is_zero_and_of_its_mean_is_one(rng):
+    cov = random_cov(rng, 4)
+    reference = approx.Gaussian(rng.standard_normal(4), cov)
+    scores, ratios = approx.score(reference, reference)
+    assert scores["w2_to_exact"] < 1e-14 * np.sqrt(np.trace(cov))  # rounding of the polar factor
+    np.testing.assert_allclose(ratios, 1.0, rtol=1e-14)
+    point, _ = approx.score(approx.Gaussian(reference.mean, np.zeros((4, 4))), reference)
+    assert point["w2_relative"] == pytest.approx(1.0, rel=1e-12)
+    assert point["w2_from"] == "closed form" and point["sd_ratio_max"] == 0.0
+    draws, _ = approx.score(reference.draws(rng, 50_000), reference)
+    assert draws["w2_from"] == "fitted Gaussian"
+    assert draws["w2_relative"] < 0.03  # Monte Carlo error of 50,000 draws: about 0.01 here
+
+
+def test_most_correlated_pair_skips_the_intercept():
+    corr = np.eye(4)
+    corr[0, 1] = corr[1, 0] = 0.99  # the intercept's correlation: not a slope pair
+    corr[2, 3] = corr[3, 2] = -0.6
+    assert approx.most_correlated_pair(corr * 4.0) == (2, 3)
+
+
+def test_marginal_density_of_a_gaussian_draws_and_a_point(rng):
+    gaussian = approx.Gaussian(np.array([0.0, 2.0]), np.diag([1.0, 4.0]))
+    grid = np.linspace(-4.0, 8.0, 7)
+    np.testing.assert_allclose(
+        approx.marginal_density(gaussian, 1, grid), scipy.stats.norm.pdf(grid, 2.0, 2.0)
+    )
+    kde = approx.marginal_density(gaussian.draws(rng, 20_000), 1, grid)
+    # A kernel density estimate of 20,000 draws: within 0.01 of a density whose peak is 0.2.
+    np.testing.assert_allclose(kde, scipy.stats.norm.pdf(grid, 2.0, 2.0), atol=0.01)
+    assert (
+        approx.marginal_density(approx.Gaussian(gaussian.mean, np.zeros((2, 2))), 1, grid) is None
+    )
 
 
 def test_bad_seed_gets_one_line_error_and_exit_2(tmp_path, capsys):

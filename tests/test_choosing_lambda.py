@@ -1,27 +1,11 @@
+"""choosing_lambda: its tables' pieces, and the content checks of its fast run (``check_fast_run``, run by
+``tests/test_experiments.py``)."""
+
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_fast
-from sklearn.linear_model import BayesianRidge
 
 from experiments import _cli, choosing_lambda
-from models.evidence import Evidence
-
-FILES = [
-    "criteria.csv",
-    "loo.csv",
-    "choices.csv",
-    "coefficients.csv",
-    "bayesian_ridge.csv",
-    "hierarchical.csv",
-    "find_map.csv",
-    "alpha_posterior.png",
-    "coefficients.png",
-    "criteria.png",
-    "map_collapse.png",
-    "posterior_well_conditioned.nc",
-    "metadata.json",
-]
 
 
 def test_ridgecv_minimizes_the_exact_leave_one_out_squared_error(diabetes):
@@ -47,15 +31,6 @@ def test_bayesian_ridge_coef_is_ridge_at_its_alpha_and_sits_at_the_evidence_maxi
     assert 1e-4 < abs(gap["sklearn_objective_max_flat"]) < 0.01
 
 
-def test_sklearn_objective_with_n_minus_1_rows_has_the_evidence_maximum(diabetes):
-    evidence = Evidence(diabetes.X, diabetes.y)
-    fit = BayesianRidge(tol=1e-14, max_iter=100_000).fit(diabetes.X, diabetes.y)
-    start = np.log([fit.alpha_, fit.lambda_])
-    evidence.n_rows = evidence.n_residual  # no extra row: the twin's own evidence
-    alpha = choosing_lambda.sklearn_objective_argmax(evidence, start, hyperprior=0.0)
-    np.testing.assert_allclose(alpha, Evidence(diabetes.X, diabetes.y).maximize(), rtol=1e-6)
-
-
 @pytest.mark.slow
 def test_find_map_collapses_tau_on_the_centered_hierarchical_model(diabetes):
     table = choosing_lambda.find_map_table(diabetes, (1.0,)).set_index("parametrization")
@@ -64,11 +39,9 @@ def test_find_map_collapses_tau_on_the_centered_hierarchical_model(diabetes):
     assert table.tau["noncentered"] > 100.0
 
 
-@pytest.mark.slow
-def test_fast_run_writes_every_result(tmp_path):
-    metadata = run_fast(choosing_lambda.main, tmp_path)
-    for name in FILES:
-        assert (tmp_path / name).stat().st_size > 0
+def check_fast_run(folder, metadata):
+    """The fast run (simulated ``well_conditioned`` only): every table's rows, and finite choices."""
+    config = choosing_lambda.FAST
     for metric in [
         "ridgecv_alpha",
         "bayesianridge_alpha",
@@ -80,8 +53,34 @@ def test_fast_run_writes_every_result(tmp_path):
         "hierarchical_map_tau",
     ]:
         assert np.isfinite(metadata["metrics"][f"well_conditioned_{metric}"])
-    coefficients = pd.read_csv(tmp_path / "coefficients.csv")
+    assert (
+        metadata["metrics"]["well_conditioned_hierarchical_alpha_q05"]
+        < metadata["metrics"]["well_conditioned_hierarchical_alpha_median"]
+        < metadata["metrics"]["well_conditioned_hierarchical_alpha_q95"]
+    )
+    coefficients = pd.read_csv(folder / "coefficients.csv")
     assert set(coefficients.method) == set(choosing_lambda.METHODS)
+    # One coefficient per method and term (intercept and 10 features); an interval for the posterior only.
+    assert coefficients.groupby("method").feature.nunique().eq(11).all()
+    hierarchical = coefficients[coefficients.method == "hierarchical"]
+    assert (hierarchical.q05 < hierarchical.coef).all() and (
+        hierarchical.coef < hierarchical.q95
+    ).all()
+    assert coefficients[coefficients.method != "hierarchical"].q05.isna().all()
+    choices = pd.read_csv(folder / "choices.csv")
+    assert set(choices.method) == {*choosing_lambda.METHODS, "loo_exact_best"}
+    criteria = pd.read_csv(folder / "criteria.csv")
+    assert len(criteria) == len(config.alphas)
+    # RidgeCV's efficient LOO is the exact one on every grid point (its check, 1e-8, also holds here).
+    assert metadata["checks"]["well_conditioned_ridgecv_is_exact_loo_mse"]["passed"]
+    loo = pd.read_csv(folder / "loo.csv")
+    np.testing.assert_allclose(
+        loo.alpha, config.loo_alphas, rtol=1e-15
+    )  # written to full precision
+    assert set(pd.read_csv(folder / "hierarchical.csv").parametrization) == {"centered"}
+    find_map = pd.read_csv(folder / "find_map.csv")
+    assert set(find_map.parametrization) == {"centered", "noncentered"}
+    assert len(find_map) == 2 * len(config.map_start_factors)
 
 
 @pytest.mark.parametrize("argv", [["--data", "x.csv"], ["--seed", "abc"]])

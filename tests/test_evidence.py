@@ -1,19 +1,21 @@
-import arviz_stats as azs
 import numpy as np
 import pytest
 import scipy.integrate
 import scipy.optimize
 import scipy.stats
+from sklearn.linear_model import BayesianRidge
 
-from models.diagnostics import mean_z_scores
+from models.diagnostics import mean_z_scores, quantile_z_scores
 from models.evidence import (
     Evidence,
+    bayesian_ridge_objective_argmax,
     default_hyperprior_scales,
     exact_loo,
     hierarchical_linear_regression,
     hyperposterior,
     log_evidence,
     profile_log_joint,
+    tau_profile,
 )
 from models.exact import linear_posterior
 from models.fit import COMPILE_MODE, compile_nuts, posterior_coefficients, sample_nuts
@@ -216,6 +218,36 @@ def test_centered_joint_density_grows_without_bound_as_tau_shrinks(rng):
     )
 
 
+def test_tau_profile_climbs_without_bound_below_the_data_scale_only_when_centered(rng):
+    X = rng.standard_normal((50, 5))
+    y = X @ rng.standard_normal(5) + rng.standard_normal(50)
+    log_tau, centered, noncentered = tau_profile(X, y, tau_center=1.0)
+    assert log_tau.size == 321
+    np.testing.assert_allclose(log_tau[[0, -1]], np.log([1e-12, 1e4]), rtol=1e-12)
+    # Over the grid's lowest 4 decades the centered profile climbs like -p log tau, to its largest value at
+    # the grid's end; the non-centered one has its maximum inside the grid.
+    slope = np.diff(centered[:81]) / np.diff(log_tau[:81])
+    np.testing.assert_allclose(slope, -5.0, atol=0.05)  # -p, up to the sigma grid's resolution
+    assert int(np.argmax(centered)) == 0
+    assert 0 < int(np.argmax(noncentered)) < log_tau.size - 1
+
+
+def test_bayesian_ridge_objective_with_n_minus_1_rows_has_the_evidence_maximum(diabetes):
+    evidence = Evidence(diabetes.X, diabetes.y)
+    fit = BayesianRidge(tol=1e-14, max_iter=100_000).fit(diabetes.X, diabetes.y)
+    start = np.log([fit.alpha_, fit.lambda_])
+    # Converged, BayesianRidge sits on the maximum of its own objective (n rows, Gamma hyperpriors).
+    np.testing.assert_allclose(  # Nelder-Mead to 1e-12 in log precisions against sklearn's tol=1e-14
+        bayesian_ridge_objective_argmax(evidence, start, hyperprior=1e-6),
+        fit.lambda_ / fit.alpha_,
+        rtol=1e-6,
+    )
+    evidence.n_rows = evidence.n_residual  # no extra row: the twin's own evidence
+    alpha = bayesian_ridge_objective_argmax(evidence, start, hyperprior=0.0)
+    # Nelder-Mead and the bounded scalar search each stop within 1e-10 in log alpha.
+    np.testing.assert_allclose(alpha, Evidence(diabetes.X, diabetes.y).maximize(), rtol=1e-6)
+
+
 @pytest.mark.slow
 def test_hierarchical_nuts_matches_quadrature_in_mcse_units(rng):
     n, p = 60, 4
@@ -230,9 +262,8 @@ def test_hierarchical_nuts_matches_quadrature_in_mcse_units(rng):
     )
     assert int(idata["sample_stats"]["diverging"].values.sum()) == 0
     log_alpha = np.log(idata["posterior"]["ridge_alpha"].values)
-    for q in [0.05, 0.5, 0.95]:
-        mcse = float(azs.mcse(log_alpha, method="quantile", prob=q))
-        z = abs(np.quantile(log_alpha, q) - np.log(exact.alpha_quantile(q))) / mcse
-        assert z < 4.0  # 4 MCSE: fails by chance about once in 15,000 runs
+    probs = [0.05, 0.5, 0.95]
+    z = quantile_z_scores(log_alpha, np.log(exact.alpha_quantile(probs)), probs)
+    assert z.max() < 4.0  # 4 MCSE: fails by chance about once in 15,000 runs per quantile
     z = mean_z_scores(posterior_coefficients(idata), exact.coef_mean)
     assert z.max() < 4.5  # 5 coefficients at 4.5 MCSE each: a false alarm about once in 30,000

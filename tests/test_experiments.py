@@ -1,8 +1,8 @@
+import importlib
 import pkgutil
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -26,19 +26,6 @@ def test_listing_names_every_experiment(capsys):
 
     assert main(["--names"]) == 0
     assert capsys.readouterr().out.split() == list(EXPERIMENTS)
-
-
-@pytest.mark.slow
-def test_ridge_equivalence_fast_run_writes_every_result(tmp_path):
-    run_fast(ridge_equivalence.main, tmp_path)
-    path = pd.read_csv(tmp_path / "path.csv")
-    assert list(path.columns[:5]) == ["dataset", "prior", "noise", "alpha", "feature"]
-    assert {"ridge", "map_default", "map_precise", "posterior_mean", "posterior_sd"} <= set(
-        path.columns
-    )
-    assert "intercept" in set(path.feature)
-    for name in ["nuts.csv", "path.png", "map_error.png", "posterior_known_noise.nc"]:
-        assert (tmp_path / name).stat().st_size > 0
 
 
 def write_table(path, frame):
@@ -145,14 +132,42 @@ def test_user_table_runs_with_its_column_names(tmp_path, good_table):
     assert sorted(set(path.alpha)) == [0.0, 1.0]
 
 
-def test_every_registered_experiment_and_benchmark_has_a_smoke_run():
-    """A new experiment cannot be registered without a test that runs it with ``--fast`` (``run_fast``)."""
-    tests = "\n".join(path.read_text() for path in Path(__file__).parent.glob("test_*.py"))
-    smoke_run = re.compile(r"run_fast\((\w+)\.main")
-    covered = set(smoke_run.findall(tests))
-    aliases = {
-        "experiment": "approximations"
-    }  # test_approximations imports the module as `experiment`
-    covered |= {aliases.get(name, name) for name in covered}
-    missing = sorted((set(EXPERIMENTS) | set(BENCHMARKS)) - covered)
-    assert not missing, f"no --fast smoke run for {missing}"
+SLOW_SMOKE_RUNS = set(BENCHMARKS)
+"""Fast runs left to ``make test-all``: the speed benchmarks' (compilation-bound, minutes even when fast)."""
+
+
+def written_in_docstring(module) -> list[str]:
+    """The file names an experiment's docstring says it writes (its ``Writes`` section)."""
+    doc = module.__doc__
+    section = doc[doc.index("Writes") : doc.index("\nRun")]
+    return re.findall(r"``([A-Za-z0-9_]+\.(?:csv|png|nc|json))``", section)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(name, marks=pytest.mark.extended) if name in SLOW_SMOKE_RUNS else name
+        for name in [*EXPERIMENTS, *BENCHMARKS]
+    ],
+)
+def test_fast_run_writes_what_its_docstring_says_and_passes_its_checks(name, tmp_path):
+    """Every registered experiment and benchmark, at ``--fast``: the shell's checks (:func:`run_fast`), every
+    file its docstring lists, its findings, and the content checks of ``tests/test_<name>.py``'s
+    ``check_fast_run``, where it has one. Registering a module without a working fast run fails here."""
+    module = importlib.import_module(f"experiments.{name}")
+    metadata = run_fast(module.main, tmp_path)
+    listed = written_in_docstring(module)
+    assert "metadata.json" in listed
+    missing = [file for file in listed if not (tmp_path / file).is_file()]
+    assert not missing, f"{name}'s docstring lists files its fast run did not write: {missing}"
+    assert all((tmp_path / file).stat().st_size > 0 for file in listed)
+    assert metadata["figures"] and all(f in listed for f in metadata["figures"])
+    assert 2 <= len(metadata["findings"]) <= 4
+    assert all(sentence.endswith(".") for sentence in metadata["findings"])
+    try:
+        tests = importlib.import_module(f"test_{name}")
+    except ModuleNotFoundError:
+        return
+    if hasattr(tests, "check_fast_run"):
+        tests.check_fast_run(tmp_path, metadata)

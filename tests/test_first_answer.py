@@ -1,6 +1,5 @@
 import pandas as pd
 import pytest
-from conftest import run_fast
 
 from experiments import first_answer
 
@@ -18,21 +17,22 @@ def test_ratios_use_the_fastest_run_and_checks_see_a_missing_posterior():
                 | {"wall_seconds": seconds * factor, "wrote_posterior": True}
                 | ({"checks_passed": True} if tool == "priorlab" else {})
             )
-    metrics, checks = first_answer.summarize(runs_table(rows), first_answer.Config())
+    metrics, checks = first_answer.summarize(
+        first_answer.Result(runs_table(rows)), first_answer.Config()
+    )
     assert metrics["priorlab_ridge_warm_seconds"] == 2.0  # the fastest warm run
     assert metrics["priorlab_speedup_over_bambi_ridge_cold"] == pytest.approx(5.0)
     assert metrics["priorlab_speedup_over_bambi_ridge_warm"] == pytest.approx(5.0)
     assert all(check["passed"] for check in checks.values())
     rows[-1]["wrote_posterior"] = False
     rows[0]["checks_passed"] = False
-    _, checks = first_answer.summarize(runs_table(rows), first_answer.Config())
+    _, checks = first_answer.summarize(first_answer.Result(runs_table(rows)), first_answer.Config())
     assert not checks["every_run_wrote_its_posterior"]["passed"]
     assert not checks["twin_checks_passed"]["passed"]
 
 
-@pytest.mark.extended
-def test_first_answer_fast_run_times_the_twin_from_a_fresh_process(tmp_path):
-    metadata = run_fast(first_answer.main, tmp_path)
+def check_fast_run(tmp_path, metadata):
+    """The fast run times the twin from a fresh process, step by step (run by tests/test_experiments.py)."""
     runs = pd.read_csv(tmp_path / "timings" / "runs.csv")
     assert set(runs.problem) == {"ridge", "logistic"}
     steps = ["imports", "prepare", "compile", "map", "reference", "posterior", "write"]

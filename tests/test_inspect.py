@@ -8,7 +8,7 @@ import xarray as xr
 from experiments import _cli, inspect
 from models.fit import compile_nuts, sample_nuts
 from models.linear import linear_regression
-from models.results import write_posterior
+from models.results import read_posterior, write_posterior
 
 
 def assert_same_values(written, read):
@@ -71,14 +71,14 @@ def handmade_idata(rng):
 
 def test_posterior_file_round_trips_with_an_object_column(tmp_path, handmade_idata):
     path = write_posterior(handmade_idata, tmp_path / "posterior.nc")
-    read = inspect.read_posterior(path)
+    read = read_posterior(path)
     assert_same_values(handmade_idata, read)
     assert read["sample_stats"]["divergence_message"].values[0, 3] == "divergence at step 3"
 
 
 @pytest.mark.slow
 def test_nuts_posterior_file_round_trips_with_sampler_stats(nuts_idata, nuts_file):
-    read = inspect.read_posterior(nuts_file)
+    read = read_posterior(nuts_file)
     assert {"diverging", "divergence_message", "step_size", "n_steps"} <= set(
         read["sample_stats"].data_vars
     )

@@ -1,26 +1,21 @@
+"""lasso_laplace: its tables' pieces, and the content checks of its fast run (``check_fast_run``, run by
+``tests/test_experiments.py``)."""
+
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_fast
-from sklearn.linear_model import Lasso
 
 from experiments import _cli, lasso_laplace
-from models.sparse import sparse_truth
-
-
-def test_alpha_max_is_where_the_lasso_becomes_all_zero(diabetes):
-    alpha = lasso_laplace.alpha_max(diabetes)
-    # A tight tolerance: with the default one, coordinate descent stops at 0 just below alpha_max too.
-    for factor, all_zero in [(1 + 1e-9, True), (1 - 1e-3, False)]:
-        lasso = Lasso(alpha=alpha * factor, tol=1e-12).fit(diabetes.X, diabetes.y)
-        assert np.all(lasso.coef_ == 0.0) == all_zero
+from models.sparse import lasso_alpha_max, sparse_truth
 
 
 def test_path_alphas_are_decreasing_and_include_the_extra_points(diabetes):
     config = lasso_laplace.FAST
     alphas = lasso_laplace.path_alphas(diabetes, config, extra=(0.0123,))
     assert np.all(np.diff(alphas) < 0) and 0.0123 in alphas
-    assert alphas[0] > lasso_laplace.alpha_max(diabetes)  # the path starts with an all-zero fit
+    assert alphas[0] > lasso_alpha_max(
+        diabetes.X, diabetes.y
+    )  # the path starts with an all-zero fit
     assert len(alphas) == config.n_path + 1
 
 
@@ -58,9 +53,8 @@ def test_unknown_flag_is_a_one_line_error_and_exit_2(tmp_path, capsys):
     assert not out.exists()
 
 
-@pytest.mark.slow
-def test_fast_run_writes_every_result_and_passes_its_checks(tmp_path):
-    metadata = run_fast(lasso_laplace.main, tmp_path)
+def check_fast_run(folder, metadata):
+    """The fast run: the path on both data sets with the Lasso's exact zeros, and every support row."""
     metrics = metadata["metrics"]
     required = {
         "lasso_max_abs_err_map",
@@ -73,20 +67,21 @@ def test_fast_run_writes_every_result_and_passes_its_checks(tmp_path):
     }
     assert required <= set(metrics)
     assert metrics["lasso_zero_pattern_agreement"] == 1.0
-    path = pd.read_csv(tmp_path / "path.csv")
+    path = pd.read_csv(folder / "path.csv")
     assert list(path.columns[:3]) == ["dataset", "alpha", "feature"]
     assert {"diabetes", "sparse_truth"} == set(path.dataset)
     assert (path.lasso == 0.0).sum() > 0 and ((path.lasso == 0.0) == (path.map_sparse == 0.0)).all()
-    support = pd.read_csv(tmp_path / "support.csv", index_col="method")
+    fits = pd.read_csv(folder / "fits.csv")
+    assert len(fits) == metrics["n_path_fits"] == len(path.groupby(["dataset", "alpha"]))
+    nuts = pd.read_csv(folder / "nuts.csv")
+    # The NUTS points (fast: one fraction of alpha_max) and the cross-validated alpha, every feature.
+    assert nuts.alpha.nunique() == len(lasso_laplace.FAST.nuts_fractions) + 1 == 2
+    assert nuts.cv_alpha.sum() == lasso_laplace.FAST.sparse_shape[1]
+    assert (
+        (nuts.interval_low <= nuts.posterior_median) & (nuts.posterior_median <= nuts.interval_high)
+    ).all()
+    support = pd.read_csv(folder / "support.csv", index_col="method")
     assert set(support.index) == {"lasso_cv_map", "laplace_posterior", "horseshoe_posterior"}
-    for name in [
-        "fits.csv",
-        "elasticnet.csv",
-        "nuts.csv",
-        "path.png",
-        "posterior_vs_map.png",
-        "support.png",
-        "posterior_laplace.nc",
-        "posterior_horseshoe.nc",
-    ]:
-        assert (tmp_path / name).stat().st_size > 0
+    n_true = lasso_laplace.FAST.sparse_shape[2]
+    assert (support.true_positives + support.false_negatives == n_true).all()
+    assert metadata["config"]["horseshoe_target_accept"] == 0.99

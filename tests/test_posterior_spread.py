@@ -3,7 +3,6 @@ import pandas as pd
 import pytest
 import scipy.special
 import scipy.stats
-from conftest import run_fast
 
 from experiments import posterior_spread
 from models import calibration
@@ -140,9 +139,8 @@ def test_exact_posterior_is_calibrated_on_prior_draws_and_not_with_a_narrow_prio
         assert calibration.coverage(narrow_hits, level=level).z < -10
 
 
-@pytest.mark.slow
-def test_posterior_spread_fast_run_writes_every_result(tmp_path):
-    metadata = run_fast(posterior_spread.main, tmp_path)
+def check_fast_run(tmp_path, metadata):
+    """Content of the fast run (``tests/test_experiments.py`` runs it)."""
     metrics = metadata["metrics"]
     required = [
         "n_coef_interval_contains_zero",

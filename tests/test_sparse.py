@@ -25,16 +25,26 @@ def lasso_coef(ds, alpha, l1_ratio=1.0):
 
 
 def alpha_max(ds):
-    w = (
-        np.ones(len(ds.y))
-        if ds.sample_weight is None
-        else ds.sample_weight * len(ds.y) / ds.sample_weight.sum()
+    return sparse.lasso_alpha_max(
+        ds.X, ds.y, sample_weight=ds.sample_weight, fit_intercept=ds.fit_intercept
     )
-    if ds.fit_intercept:
-        Xc, yc = ds.X - w @ ds.X / w.sum(), ds.y - w @ ds.y / w.sum()
-    else:
-        Xc, yc = ds.X, ds.y
-    return float(np.max(np.abs(Xc.T @ (w * yc))) / len(ds.y))
+
+
+@pytest.mark.parametrize("design", ["diabetes", "weighted", "no_intercept"])
+def test_lasso_alpha_max_is_where_the_lasso_becomes_all_zero(diabetes, designs, design):
+    ds = diabetes if design == "diabetes" else designs[design]
+    alpha = alpha_max(ds)
+    # A tight tolerance: with the default one, coordinate descent stops at 0 just below alpha_max too.
+    for factor, all_zero in [(1 + 1e-9, True), (1 - 1e-3, False)]:
+        assert np.all(lasso_coef(ds, alpha * factor)[int(ds.fit_intercept) :] == 0.0) == all_zero
+
+
+def test_support_recovery_counts_and_f1():
+    truth = np.array([True, True, False, False, False])
+    selected = np.array([True, False, True, False, False])  # one hit, one miss, one false alarm
+    assert sparse.support_recovery(selected, truth) == (1, 1, 1, 0.5)
+    assert sparse.support_recovery(truth, truth).f1 == 1.0
+    assert np.isnan(sparse.support_recovery(np.zeros(3, bool), np.zeros(3, bool)).f1)
 
 
 def twin(ds, **prior):

@@ -2,17 +2,17 @@
 
 import numpy as np
 import pandas as pd
-import pytest
-from conftest import run_fast
 
 from experiments import twin_panel
 
 
-@pytest.mark.slow
-def test_fast_run_writes_every_result_and_passes_its_checks(tmp_path):
-    run_fast(twin_panel.main, tmp_path)
+def check_fast_run(tmp_path, metadata):
+    """Content of the fast run (``tests/test_experiments.py`` runs it): each case within its tolerance."""
     cases = pd.read_csv(tmp_path / "cases.csv")
-    assert len(cases) == 4
+    assert len(cases) == metadata["metrics"]["n_cases"] >= 4
+    assert cases.checks_passed.all()
+    compared = cases.dropna(subset=["map_vs_reference"])
+    assert (compared.map_vs_reference <= compared.tolerance).all()
     sampling = pd.read_csv(tmp_path / "sampling.csv")
     assert set(sampling.coordinates) == {"raw", "standardized"}
     saga = pd.read_csv(tmp_path / "saga.csv")

@@ -1,0 +1,17 @@
+"""Content checks of the ridge_equivalence fast run (run by ``tests/test_experiments.py``)."""
+
+import pandas as pd
+
+
+def check_fast_run(folder, metadata):
+    path = pd.read_csv(folder / "path.csv")
+    assert list(path.columns[:5]) == ["dataset", "prior", "noise", "alpha", "feature"]
+    assert {"ridge", "map_default", "map_precise", "posterior_mean", "posterior_sd"} <= set(
+        path.columns
+    )
+    assert "intercept" in set(path.feature)
+    assert set(path.noise) == {"known", "unknown"}
+    # The precise MAP is Ridge to its checked 1e-8 at every fit of the fast run too.
+    assert metadata["checks"]["precise_map_vs_ridge"]["passed"]
+    nuts = pd.read_csv(folder / "nuts.csv")
+    assert {"mean_z", "sd_ratio", "rhat_max", "ess_bulk_min"} <= set(nuts.columns)
