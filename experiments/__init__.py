@@ -11,6 +11,7 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 EXPERIMENTS = {
     "ridge_equivalence": "Ridge is the MAP of a Normal prior: MAP vs Ridge vs exact posterior across the alpha path",
+    "ridge_sampling": "NUTS samples the Ridge twin's exact posterior: means within MCSE bounds, SDs within 10%",
     "posterior_spread": "What the point estimate hides: posterior spread, correlation, prediction and calibration",
     "glm_equivalence": "LogisticRegression and PoissonRegressor are MAPs: twin MAP vs scikit-learn along C and alpha",
     "separation": "on separable data the logistic MAP grows without bound in C; the posterior stays proper",
@@ -19,6 +20,8 @@ EXPERIMENTS = {
     "lasso_laplace": "the Lasso is the MAP of a Laplace prior: exact zeros vs a posterior with no mass at zero",
     "approximations": "From a point to the whole posterior: MAP, Laplace, ADVI, Pathfinder, NUTS vs the exact answer",
     "twin_panel": "every supported estimator's twin, on real and ill-conditioned tables: its MAP is the estimator",
+    "kernel_gp": "KernelRidge is a Gaussian process's posterior mean; full Bayes over its kernel vs type-II ML",
+    "twin_choices": "why the twin samples standardized coordinates and certifies the l1 logistic (not saga)",
 }
 """Every experiment, in the order ``make reproduce`` runs them, with its one-line claim."""
 
@@ -27,6 +30,7 @@ BENCHMARKS = {
     "scaling": "the twin's MAP vs Ridge and NUTS on sufficient statistics across n up to 1e6 and p up to 1000",
     "samplers": "PyMC's NUTS, nutpie, numpyro, blackjax and exact draws side by side: ESS per second",
     "first_answer": "time to first answer: the twin vs bambi, fresh process to posterior file, cold and warm cache",
+    "glm_scale": "logistic and Poisson twins at n = 1e6, p = 100: Newton MAP, Laplace, PSIS-corrected draws vs NUTS",
 }
 """Experiments that measure speed (``make bench``), not part of ``make reproduce``."""
 

@@ -15,17 +15,14 @@ Claim
     are calibrated (NUTS, Laplace, exact) and which are not, with a chi-square uniformity test per method.
 
 Settings that matter
-    The methods come from :func:`models.methods.method_table`: each compiled once per model (the MAP and
-    Laplace share one :class:`models.fit.PreciseMAP`), each seeded from the configuration's seed and its own
-    name (:func:`models.methods.seeds_for`), so that switching one method off changes no other's draws.
-    ADVI uses PyMC's objective with Adam (learning rate 0.03) from PyMC's starting point: 10,000 steps in
-    the comparison, 2,000 per data set in SBC (to keep 100 data sets x 2 ADVI variants inside the time
-    budget); :func:`models.approximations.mean_field_optimum` gives what converged mean-field ADVI must reach
-    on a Gaussian, so optimization error and the mean-field restriction are told apart. SBC: 100 data sets x
-    200 draws per method (NUTS: 2 chains x 100 draws after 300 tuning steps), each method refitting what
-    the comparison compiled. Wall time is split into compile (building once, plus the first fit's extra
-    time over a refit) and fit (a refit); pymc-extras' ``fit_laplace`` and ``pm.sample`` compile inside the
-    call, so only their total is reported.
+    The methods are those of :func:`models.methods.method_table`, each compiled once per model and seeded
+    from its name. ADVI uses PyMC's objective with Adam (learning rate 0.03) from PyMC's starting point:
+    10,000 steps in the comparison, 2,000 per data set in SBC (to keep 100 data sets x 2 ADVI variants
+    inside the time budget); :func:`models.approximations.mean_field_optimum` gives what converged
+    mean-field ADVI must reach on a Gaussian, so optimization error and the mean-field restriction are told
+    apart. SBC: 100 data sets x 200 draws per method (NUTS: 2 chains x 100 draws after 300 tuning steps).
+    Wall time is split into compile and fit (a refit) by :func:`models.methods.fit_timed`; pymc-extras'
+    ``fit_laplace`` and ``pm.sample`` compile inside the call, so only their total is reported.
 
 Writes ``results/approximations/``
     ``methods.csv``       one row per (model, method): W2 to the exact/reference posterior (absolute and
@@ -55,14 +52,10 @@ from typing import NamedTuple
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import pymc as pm
-from sklearn.datasets import load_breast_cancer
 
-from experiments import _cli
-from models import approximations as approx
+from experiments import _cli, _plots
 from models import data as datasets
 from models import diagnostics, methods
-from models.glm import logistic_regression
 
 NAME = "approximations"
 METHODS = methods.METHODS
@@ -120,70 +113,9 @@ FAST = Config(
 )
 
 
-def breast_cancer_reference(config: Config, seed: int) -> methods.Reference:
-    """The logistic twin on breast_cancer (y = 1 malignant, standardized features) with a NUTS reference."""
-    bunch = load_breast_cancer()
-    X = (bunch.data - bunch.data.mean(axis=0)) / bunch.data.std(axis=0)
-    names = tuple(f.replace(" ", "_") for f in bunch.feature_names)
-    y = (bunch.target == 0).astype(float)
-    model = logistic_regression(X, y, logistic_C=config.logistic_C, feature_names=names)
-    size = {"draws": config.reference_draws, "chains": config.reference_chains}
-    return methods.nuts_reference(model, seed=seed, **size)
-
-
 def budget(config: Config) -> methods.Budget:
+    """The methods' settings of the comparison."""
     return methods.Budget(**{name: getattr(config, name) for name in methods.Budget._fields})
-
-
-def fit_methods(name: str, reference: methods.Reference, config: Config, compiled) -> dict:
-    """Every method of ``config.methods`` that applies to the model: {method: :class:`Fitted`}, each with
-    its seed from the configuration's seed and the names of the model and the method."""
-    settings = budget(config)
-    table = methods.method_table(
-        reference.model, settings, exact_posterior=reference.exact_posterior
-    )
-    return {
-        method: methods.fit_timed(
-            table[method], compiled, *methods.seeds_for(config.seed, name, method)
-        )
-        for method in table
-        if method in config.methods
-    }
-
-
-def sbc(reference, dataset, config: Config, compiled, data_seed: int) -> tuple[dict, dict]:
-    """SBC on a known-sigma linear twin: {method: ranks of shape (n_datasets, n_coef)}, {method: seconds}.
-
-    Data sets: ``beta ~ N(0, sigma**2 / alpha)``, ``y = X beta + sigma * eps`` on the fixed design (the
-    intercept's prior is flat: its truth is fixed at 0, which location equivariance allows). Each method
-    refits what :func:`fit_methods` compiled for the same model on every data set, with SBC's budget
-    (``sbc_*`` settings), for ``config.sbc_draws`` draws (from its Gaussian, if it is one).
-    """
-    X, sigma, size, L = dataset.X, dataset.noise_sigma, config.sbc_datasets, config.sbc_draws
-    rng = np.random.default_rng(data_seed)
-    beta = rng.standard_normal((size, X.shape[1])) * sigma / np.sqrt(config.collinear_alpha)
-    Y = beta @ X.T + sigma * rng.standard_normal((size, X.shape[0]))
-    truth = np.column_stack([np.zeros(size), beta])
-    settings = budget(config)._replace(
-        advi_steps=config.sbc_advi_steps,
-        draws=L // config.chains,
-        tune=config.sbc_tune,
-        pathfinder_draws=L,
-        exact_draws=L,
-    )
-    table = methods.method_table(
-        reference.model, settings, exact_posterior=reference.exact_posterior
-    )
-    ranks, seconds = {}, {}
-    for name in config.sbc_methods:
-        _cli.progress(f"SBC: {name} on {size} data sets")
-        start = time.perf_counter()
-        method = table["exact_draws" if name == "exact" else name]
-        seeds = methods.seeds_for(config.seed, "sbc", name, n=size)
-        ranks[name] = methods.calibration_ranks(method, compiled, truth, Y, seeds, L)
-        seconds[name] = time.perf_counter() - start
-    pm.set_data({"y_observed": dataset.y}, model=reference.model)
-    return ranks, seconds
 
 
 class Result(NamedTuple):
@@ -205,13 +137,16 @@ def run(config: Config) -> Result:
     collinear = datasets.simulated(
         "collinear", rng=np.random.default_rng(int(problem_rng.integers(2**31)))
     )
+    logistic = {"draws": config.reference_draws, "chains": config.reference_chains}
     builders = {
         "diabetes": lambda: methods.exact_reference(
             datasets.diabetes(), ridge_alpha=config.diabetes_alpha
         ),
         "collinear": lambda: methods.exact_reference(collinear, ridge_alpha=config.collinear_alpha),
-        "breast_cancer": lambda: breast_cancer_reference(
-            config, int(reference_rng.integers(2**31))
+        "breast_cancer": lambda: methods.nuts_reference(
+            methods.breast_cancer_twin(config.logistic_C),
+            seed=int(reference_rng.integers(2**31)),
+            **logistic,
         ),
     }
     rows, ratio_rows, fits, references, records, compiled, seconds = [], [], {}, {}, {}, {}, {}
@@ -220,64 +155,54 @@ def run(config: Config) -> Result:
         start = time.perf_counter()
         reference = references[name] = builders[name]()
         compiled[name] = methods.Compiled(reference.model, budget(config))
-        fitted = fit_methods(name, reference, config, compiled[name])
+        seeding = {"seed": config.seed, "model": name, "only": config.methods}
+        fitted = methods.fit_methods(reference, budget(config), compiled[name], **seeding)
         fits[name] = {method: f.estimate for method, f in fitted.items()}
         records[name] = {key: value for f in fitted.values() for key, value in f.record.items()}
-        for method, f in fitted.items():
-            scores, ratios = approx.score(f.estimate, reference.gaussian)
-            times = {"compile_seconds": f.compile_seconds, "fit_seconds": f.fit_seconds}
-            rows.append({"model": name, "method": method} | scores | times)
-            ratio_rows += [
-                {"model": name, "method": method, "coefficient": c, "sd_ratio": r}
-                for c, r in zip(reference.names, ratios, strict=True)
-            ]
+        scores, ratios = methods.score_fits(fitted, reference, model=name)
+        rows, ratio_rows = rows + scores, ratio_rows + ratios
         seconds[name] = time.perf_counter() - start
-    start = time.perf_counter()
-    # The SBC twin is the collinear model: what was compiled for it is refit, not rebuilt.
+    # SBC on the collinear twin, refitting what was compiled for it with SBC's budget (``sbc_*``), each
+    # method for ``sbc_draws`` draws (from its Gaussian, if it is one) on data sets from the twin's prior.
+    start, L = time.perf_counter(), config.sbc_draws
     twin = references.get("collinear") or builders["collinear"]()
     twin_compiled = compiled.get("collinear") or methods.Compiled(twin.model, budget(config))
-    sbc_seed = int(sbc_rng.integers(2**31))
-    ranks, sbc_seconds = sbc(twin, collinear, config, twin_compiled, sbc_seed)
+    prior = {"ridge_alpha": config.collinear_alpha, "size": config.sbc_datasets}
+    data_rng = np.random.default_rng(int(sbc_rng.integers(2**31)))
+    truth, Y = methods.known_sigma_datasets(collinear, rng=data_rng, **prior)
+    settings = budget(config)._replace(advi_steps=config.sbc_advi_steps, tune=config.sbc_tune)
+    settings = settings._replace(draws=L // config.chains, pathfinder_draws=L, exact_draws=L)
+    table = twin.method_table(settings)
+    chosen = {n: table["exact_draws" if n == "exact" else n] for n in config.sbc_methods}
+    sizes = {"seed": config.seed, "n_draws": L, "bins": config.sbc_bins, "progress": _cli.progress}
+    ranks, sbc_table = methods.calibrate(chosen, twin_compiled, truth, Y, **sizes)
     seconds["sbc"] = time.perf_counter() - start
-    sbc_rows = []
-    for method, r in ranks.items():
-        test = approx.rank_uniformity(r, config.sbc_draws, bins=config.sbc_bins)
-        sbc_rows += [
-            {"method": method, "coefficient": j, "chi2": s, "p_value": pv}
-            | {"p_value_bonferroni": test.p_value, "seconds": sbc_seconds[method]}
-            for j, (s, pv) in enumerate(zip(test.statistic, test.p_values, strict=True))
-        ]
-    return Result(
-        pd.DataFrame(rows),
-        pd.DataFrame(ratio_rows),
-        fits,
-        references,
-        ranks,
-        pd.DataFrame(sbc_rows),
-        records,
-        seconds,
-    )
+    table, sd_ratios = pd.DataFrame(rows), pd.DataFrame(ratio_rows)
+    return Result(table, sd_ratios, fits, references, ranks, sbc_table, records, seconds)
 
 
-QUOTED = {
-    "laplace": ("w2_relative",),
-    "laplace_pmx_bfgs": ("sd_ratio_min", "sd_ratio_max"),
-    "laplace_pmx_trust_ncg": ("w2_relative",),
-    "advi_meanfield": ("sd_ratio_min",),
-    "advi_meanfield_optimum": ("sd_ratio_min",),
-    "nuts_nutpie": ("w2_relative",),
-    "exact_draws": ("w2_relative",),
-}
-"""The scores of ``methods.csv`` that the findings quote, per method (as metrics ``model.method.score``)."""
+EXACT = ("diabetes", "collinear")
+QUOTED = (
+    *(f"{model}.laplace.w2_relative" for model in (*EXACT, "breast_cancer")),
+    "breast_cancer.nuts_nutpie.w2_relative",
+    *(f"{model}.laplace_pmx_bfgs.sd_ratio_{end}" for model in EXACT for end in ("min", "max")),
+    *(f"{model}.laplace_pmx_trust_ncg.w2_relative" for model in EXACT),
+    "collinear.advi_meanfield.sd_ratio_min",
+    "collinear.advi_meanfield_optimum.sd_ratio_min",
+    "collinear.nuts_nutpie.w2_relative",
+    "collinear.exact_draws.w2_relative",
+)
+"""The scores of ``methods.csv`` that the findings quote, as metrics ``model.method.score`` (where run)."""
 
 
 def summarize(result: Result, config: Config) -> tuple[dict, dict]:
     """The issue's targets as checks; as metrics, what the findings quote and the checks read."""
     table = result.methods.set_index(["model", "method"])
+    quoted = [key.split(".") for key in QUOTED]
     metrics = {
-        f"{model}.{method}.{column}": table.loc[(model, method), column]
-        for model, method in table.index
-        for column in QUOTED.get(method, ())
+        f"{model}.{method}.{score}": table.loc[(model, method), score]
+        for model, method, score in quoted
+        if (model, method) in table.index
     }
     metrics["sbc.datasets"] = config.sbc_datasets
     for method, sbc_table in result.sbc_table.groupby("method", sort=False):
@@ -287,37 +212,29 @@ def summarize(result: Result, config: Config) -> tuple[dict, dict]:
         if reference.exact_posterior is not None and (name, "laplace") in table.index:
             # The issue's target, in coefficient units (diabetes coefficients are in the hundreds, so
             # this is also far below 1e-6 relative).
-            targets[f"{name}_laplace_w2_to_exact"] = (
-                table.loc[(name, "laplace"), "w2_to_exact"],
-                "<=",
-                1e-6,
-            )
+            w2 = table.loc[(name, "laplace"), "w2_to_exact"]
+            targets[f"{name}_laplace_w2_to_exact"] = (w2, "<=", 1e-6)
         if (name, "nuts_nutpie") in table.index:
             row = table.loc[(name, "nuts_nutpie")]
             targets[f"{name}_nutpie_sd_ratio_min"] = (row.sd_ratio_min, ">=", 0.9)
             targets[f"{name}_nutpie_sd_ratio_max"] = (row.sd_ratio_max, "<=", 1.1)
             rhat = result.diagnostics[name]["nuts_nutpie"]["rhat_max"]
             targets[f"{name}_nutpie_rhat"] = (rhat, "<=", config.rhat_max)
-        if reference.check is not None:
-            check = reference.check
-            targets[f"{name}_reference_draws"] = (check["draws"], ">=", config.min_reference_draws)
-            targets[f"{name}_reference_rhat"] = (check["rhat_max"], "<=", 1.01)
-            targets[f"{name}_reference_ess_bulk"] = (check["ess_bulk_min"], ">=", 1000)
-            targets[f"{name}_reference_divergences"] = (check["divergences"], "<=", 0)
-            metrics[f"{name}.reference_draws"] = check["draws"]
-            metrics[f"{name}.reference_ess_bulk_min"] = check["ess_bulk_min"]
+        if (check := reference.check) is not None:
+            bounds = methods.reference_targets(check, min_draws=config.min_reference_draws)
+            targets |= {f"{name}_reference_{key}": bound for key, bound in bounds.items()}
+            metrics |= {f"{name}.reference_{key}": check[key] for key in ("draws", "ess_bulk_min")}
     # 1% level: a calibrated sampler fails by chance once in 100 runs (Bonferroni over coefficients).
-    if "nuts_nutpie" in result.sbc_ranks:
-        targets["sbc_nutpie_uniform"] = (metrics["sbc.nuts_nutpie.p_value"], ">=", 0.01)
-    if "exact" in result.sbc_ranks:
-        targets["sbc_exact_uniform"] = (metrics["sbc.exact.p_value"], ">=", 0.01)
+    for method, label in (("nuts_nutpie", "nutpie"), ("exact", "exact")):
+        if method in result.sbc_ranks:
+            targets[f"sbc_{label}_uniform"] = (metrics[f"sbc.{method}.p_value"], ">=", 0.01)
     return metrics, diagnostics.checks(targets)
 
 
 def findings(metrics: dict) -> list[str]:
     """What the run found, in sentences, from its metrics."""
     m = metrics
-    exact = [name for name in ("diabetes", "collinear") if f"{name}.laplace.w2_relative" in m]
+    exact = [name for name in EXACT if f"{name}.laplace.w2_relative" in m]
     laplace = " and ".join(f"{m[f'{name}.laplace.w2_relative']:.1e} on {name}" for name in exact)
     logistic = ""
     if "breast_cancer.laplace.w2_relative" in m:
@@ -334,9 +251,7 @@ def findings(metrics: dict) -> list[str]:
     if "diabetes.laplace_pmx_bfgs.sd_ratio_min" in m:
         low = min(m[f"{name}.laplace_pmx_bfgs.sd_ratio_min"] for name in exact)
         high = max(m[f"{name}.laplace_pmx_bfgs.sd_ratio_max"] for name in exact)
-        trust = " and ".join(
-            f"{m[f'{name}.laplace_pmx_trust_ncg.w2_relative']:.1e}" for name in exact
-        )
+        trust = " and ".join(f"{m[f'{n}.laplace_pmx_trust_ncg.w2_relative']:.1e}" for n in exact)
         sentences.append(
             f"pymc-extras' own `fit_laplace` depends on its optimizer: W2 {trust} with trust-ncg "
             f"(exact Hessian-vector products), but SD ratios from {low:.2f} to {high:.2f} with its "
@@ -351,11 +266,7 @@ def findings(metrics: dict) -> list[str]:
         f"{m['collinear.exact_draws.w2_relative']:.3f} for independent exact draws, the Monte Carlo "
         "floor."
     )
-    sbc = ", ".join(
-        f"{key.split('.')[1]} {value:.2g}"
-        for key, value in m.items()
-        if key.startswith("sbc.") and key.endswith(".p_value")
-    )
+    sbc = ", ".join(f"{k.split('.')[1]} {v:.2g}" for k, v in m.items() if k.endswith(".p_value"))
     sentences.append(
         f"Simulation-based calibration on the collinear twin ({m['sbc.datasets']} data sets; "
         f"Bonferroni chi-square p-values, small means miscalibrated): {sbc}."
@@ -363,8 +274,8 @@ def findings(metrics: dict) -> list[str]:
     return sentences
 
 
-PALETTE = dict(zip(METHODS, plt.cm.tab20.colors[::2] + plt.cm.tab20.colors[1::2], strict=False))
-MARKERS = dict(zip(METHODS, "osDdv^<>XPh", strict=True))
+STYLES = _plots.method_styles(METHODS)
+COLORS = {method: style["color"] for method, style in STYLES.items()}
 
 
 def plot_accuracy(result: Result):
@@ -373,23 +284,14 @@ def plot_accuracy(result: Result):
     fig, axs = plt.subplots(1, len(models), figsize=(5.2 * len(models), 4.8), squeeze=False)
     for ax, name in zip(axs[0], models, strict=True):
         table = result.methods[result.methods.model == name]
-        for row in table.itertuples():
-            total = np.nansum([row.compile_seconds, row.fit_seconds])
-            if total > 0:
-                w2 = max(row.w2_relative, 1e-17)
-                style = {"color": PALETTE[row.method], "marker": MARKERS[row.method]}
-                ax.scatter(total, w2, s=60, label=row.method, **style)
+        seconds = table[["compile_seconds", "fit_seconds"]].sum(axis=1)  # NaN (not timed) as 0
         floor = table[table.method.isin(["exact_draws", "nuts_nutpie"])].w2_relative.min()
-        ax.axhline(floor, color="0.5", linestyle=":", linewidth=1, label="Monte Carlo floor")
-        ref = "exact Gaussian" if result.references[name].exact_posterior else "NUTS reference"
-        ax.set(xscale="log", yscale="log", xlabel="wall time: compile + fit (s)")
-        ax.set_title(f"{name} (vs {ref}{'' if ref[0] == 'e' else ', Gelbrich bound'})")
+        _plots.method_points(ax, seconds, table.w2_relative, table.method, STYLES, floor=floor)
+        exact = result.references[name].exact_posterior is not None
+        ref = "exact Gaussian" if exact else "NUTS reference (Gelbrich bound)"
+        ax.set(xlabel="wall time: compile + fit (s)", title=f"{name} (vs {ref})")
     axs[0, 0].set_ylabel("W2 / sqrt(trace of posterior covariance)")
-    handles = {}
-    for ax in axs[0]:
-        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
-            handles.setdefault(label, handle)
-    fig.legend(handles.values(), handles.keys(), loc="center left", bbox_to_anchor=(1.0, 0.5))
+    _plots.legend_outside(fig, axs)
     fig.suptitle(
         "Accuracy vs wall time, one point per method (2 shared cores: times are noisy); "
         "W2 of 0 drawn at 1e-17"
@@ -403,24 +305,8 @@ def plot_marginals(result: Result):
     models = list(result.references)
     fig, axs = plt.subplots(len(models), 2, figsize=(12, 3.8 * len(models)), squeeze=False)
     for row, name in zip(axs, models, strict=True):
-        reference, ref = result.references[name], result.references[name].gaussian
-        exact = reference.exact_posterior is not None
-        pair = approx.most_correlated_pair(ref.cov)
-        corr = ref.cov[pair] / np.sqrt(ref.cov[pair[0], pair[0]] * ref.cov[pair[1], pair[1]])
-        for ax, j in zip(row, pair, strict=True):
-            sd = np.sqrt(ref.cov[j, j])
-            grid = np.linspace(ref.mean[j] - 4.5 * sd, ref.mean[j] + 4.5 * sd, 300)
-            density = approx.marginal_density(ref if exact else reference.draws, j, grid)
-            label = "exact" if exact else "NUTS reference"
-            ax.plot(grid, density, color="black", linewidth=3, zorder=0, label=label)
-            for method, fit in result.fits[name].items():
-                color = PALETTE[method]
-                if method == "map":
-                    ax.axvline(fit.mean[j], color=color, linestyle=":", label="map")
-                elif (density := approx.marginal_density(fit, j, grid)) is not None:
-                    ax.plot(grid, density, color=color, linewidth=1.2, label=method)
-            ax.set(xlabel=f"{reference.names[j]} (coefficient units)", ylabel="density")
-            ax.set_title(f"{name}: {reference.names[j]} (correlation {corr:.2f} with its pair)")
+        reference, estimates = result.references[name], result.fits[name]
+        _plots.pair_marginals(row, reference, estimates, colors=COLORS, title=name)
         row[1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.suptitle("Two most correlated coefficients: each method's marginal vs the reference")
     fig.tight_layout()
@@ -428,28 +314,20 @@ def plot_marginals(result: Result):
 
 
 def plot_sbc(result: Result, config: Config):
-    """ECDF of the fractional SBC ranks minus the uniform CDF, one panel per method."""
-    methods = list(result.sbc_ranks)
-    ncols = min(3, len(methods))
-    nrows = int(np.ceil(len(methods) / ncols))
-    fig, axs = plt.subplots(
-        nrows, ncols, figsize=(5 * ncols, 3.6 * nrows), squeeze=False, sharey=True
-    )
-    n = config.sbc_datasets
-    # Kolmogorov-Smirnov 95% band for one continuous ECDF; the test quoted is the chi-square.
-    band = 1.358 / np.sqrt(n)
-    for ax, method in zip(axs.ravel(), methods, strict=False):
-        grid, diff = approx.ecdf_difference(result.sbc_ranks[method], config.sbc_draws)
-        ax.fill_between(grid, -band, band, color="0.85", label="95% band (one ECDF)")
-        ax.plot(grid, diff, color=PALETTE.get(method, "C0"), linewidth=0.8, alpha=0.8)
-        p = result.sbc_table[result.sbc_table.method == method].p_value_bonferroni.iloc[0]
-        ax.set(title=f"{method}: chi-square p = {p:.2g}", xlabel="fractional rank")
-    for ax in axs.ravel()[len(methods) :]:
-        ax.axis("off")
+    """ECDF of the fractional SBC ranks minus the uniform CDF, one panel per method, over the 95% band
+    of one calibrated line (the test quoted is the chi-square)."""
+    names = list(result.sbc_ranks)
+    fig, axs = _plots.panel_grid(len(names), ncols=3, size=(5, 3.6), sharey=True)
+    p_values = result.sbc_table.groupby("method").p_value_bonferroni.first()
+    for ax, method in zip(axs.ravel(), names, strict=False):
+        color = COLORS.get(method, "C0")
+        _plots.ecdf_difference_panel(ax, result.sbc_ranks[method], config.sbc_draws, color=color)
+        ax.set_title(f"{method}: chi-square p = {p_values[method]:.2g}")
     for ax in axs[:, 0]:
         ax.set_ylabel("ECDF - uniform")
     fig.suptitle(
-        f"SBC on the collinear twin: {n} data sets x {config.sbc_draws} draws, one line per coefficient"
+        f"SBC on the collinear twin: {config.sbc_datasets} data sets x {config.sbc_draws} draws, "
+        "one line per coefficient"
     )
     fig.tight_layout()
     return fig
@@ -457,32 +335,23 @@ def plot_sbc(result: Result, config: Config):
 
 def artifacts(result: Result, config: Config) -> _cli.Artifacts:
     ranks = pd.concat(
-        {
-            method: pd.DataFrame(r).rename_axis(index="dataset", columns="coefficient").stack()
-            for method, r in result.sbc_ranks.items()
-        },
-        names=["method"],
-    ).rename("rank")
+        {method: pd.DataFrame(r).stack() for method, r in result.sbc_ranks.items()},
+        names=["method", "dataset", "coefficient"],
+    )
+    checks = {name: ref.check for name, ref in result.references.items() if ref.check is not None}
     return _cli.Artifacts(
         tables={
             "methods.csv": result.methods.set_index(["model", "method"]),
             "sd_ratios.csv": result.sd_ratios.set_index(["model", "method", "coefficient"]),
             "sbc.csv": result.sbc_table.set_index(["method", "coefficient"]),
-            "sbc_ranks.csv": ranks.to_frame(),
+            "sbc_ranks.csv": ranks.rename("rank").to_frame(),
         },
         figures={
             "accuracy_vs_time.png": plot_accuracy(result),
             "marginals.png": plot_marginals(result),
             "sbc_ecdf.png": plot_sbc(result, config),
         },
-        metadata={
-            "diagnostics": result.diagnostics,
-            "references": {
-                name: reference.check
-                for name, reference in result.references.items()
-                if reference.check is not None
-            },
-        },
+        metadata={"diagnostics": result.diagnostics, "references": checks},
     )
 
 

@@ -1,21 +1,13 @@
-"""Where lambda comes from: cross-validation, empirical Bayes and full Bayes side by side.
+"""Where lambda comes from: cross-validation, empirical Bayes and Bayesian leave-one-out side by side.
 
 Claim
     On diabetes and on a simulated data set drawn from the twin's own prior (``sigma = tau = 1``, so the true
-    ``alpha`` is 1), the four ways of choosing Ridge's ``alpha`` are four readings of one model:
+    ``alpha`` is 1), three ways of choosing Ridge's ``alpha`` are three readings of one model:
     ``RidgeCV`` minimizes the exact leave-one-out squared error of the point prediction; ``BayesianRidge``
     climbs the evidence (its ``lambda_ / alpha_`` is the evidence maximum, and its ``coef_`` is
-    ``Ridge(alpha=lambda_ / alpha_)``); PSIS-LOO (NUTS on the fixed-alpha twin, across a grid) is the Bayesian
-    leave-one-out predictive density, checked against its closed form; and a hierarchical twin with priors on
-    ``tau`` and ``sigma`` gives the whole posterior of ``alpha = sigma**2 / tau**2`` (checked against
-    quadrature) and coefficients averaged over it. ``find_MAP`` on the hierarchical twin shows what a point
-    estimate of a scale does: the centered joint density grows without bound as ``tau -> 0``.
-
-Hierarchical twin
-    ``sigma ~ HalfNormal(sd(y))``, ``tau ~ HalfCauchy(sd(y) / rms sd(x_j))`` (see
-    :func:`models.evidence.default_hyperprior_scales`), flat intercept. Centered: with n >> p the data pin
-    ``beta`` down and the centered form sampled better (bulk ESS about 2,400-2,600 from 2 x 1,000 draws, no
-    divergences, where the non-centered one gave 300-370 and a divergence); both are in ``hierarchical.csv``.
+    ``Ridge(alpha=lambda_ / alpha_)``); and PSIS-LOO (NUTS on the fixed-alpha twin, across a grid) is the
+    Bayesian leave-one-out predictive density, checked against its closed form. Each is a point choice; the
+    whole posterior of ``alpha``, with priors on the scales, is ``hierarchical_alpha``.
 
 Writes ``results/choosing_lambda/``
     ``criteria.csv``     one row per (dataset, alpha) of the fine grid: RidgeCV's LOO MSE, exact LOO MSE and
@@ -23,12 +15,9 @@ Writes ``results/choosing_lambda/``
     ``loo.csv``          one row per (dataset, alpha) of the NUTS grid: PSIS-LOO elpd, exact elpd, Pareto k,
                          convergence
     ``choices.csv``      one row per (dataset, method): the alpha it chooses
-    ``coefficients.csv`` one row per (dataset, method, feature)
+    ``coefficients.csv`` one row per (dataset, method, feature): Ridge's coefficients at that alpha
     ``bayesian_ridge.csv`` BayesianRidge vs the evidence maximum, the gap taken apart
-    ``hierarchical.csv`` NUTS vs quadrature for the hierarchical twin, per parametrization
-    ``find_map.csv``     find_MAP on the hierarchical twin from several starting points
-    ``alpha_posterior.png``, ``coefficients.png``, ``criteria.png``, ``map_collapse.png``
-    ``posterior_<dataset>.nc`` the hierarchical posterior (git-ignored); ``metadata.json``
+    ``criteria.png``, ``coefficients.png``; ``metadata.json``
 
 Run
     python -m experiments.choosing_lambda            # published settings
@@ -37,7 +26,6 @@ Run
 
 import sys
 import time
-import warnings
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -51,30 +39,22 @@ from experiments import _cli
 from experiments._plots import Estimate, estimates_by_feature
 from models import data as datasets
 from models import diagnostics
-from models.diagnostics import convergence, mean_z_scores, quantile_z_scores, relative_error
-from models.evidence import (
-    Evidence,
-    bayesian_ridge_objective_argmax,
-    default_hyperprior_scales,
-    exact_loo,
-    hierarchical_linear_regression,
-    hyperposterior,
-    tau_profile,
-)
-from models.fit import compile_nuts, map_default, posterior_coefficients, sample_nuts
+from models.diagnostics import convergence, relative_error
+from models.evidence import Evidence, bayesian_ridge_objective_argmax, exact_loo
+from models.fit import compile_nuts, intercept_first, sample_nuts
 from models.linear import linear_regression
 from models.loglik import with_log_likelihood
 from models.registry import ridge_reference
 
 NAME = "choosing_lambda"
-METHODS = ("ridgecv", "bayesianridge", "evidence_max", "loo_best", "hierarchical")
+METHODS = ("ridgecv", "bayesianridge", "evidence_max", "loo_best")
 
 
 @dataclass(frozen=True)
 class Config:
     """Published settings; :data:`FAST` is the smoke-run variant.
 
-    2 x 2,000 draws for every NUTS fit: with 2 x 1,000 the largest R-hat over the 15 LOO fits sat on the 1.01
+    2 x 2,000 draws for every PSIS-LOO fit: with 2 x 1,000 the largest R-hat over the 15 LOO fits sat on the 1.01
     bound (1.0099 on one machine, 1.0107 on another); ``python -m experiments.seed_study choosing_lambda``
     measures the failure rate of every check across seeds."""
 
@@ -84,11 +64,7 @@ class Config:
     loo_alphas: tuple[float, ...] = tuple(np.logspace(-4, 3, 15))
     loo_draws: int = 2000
     loo_tune: int = 1000
-    draws: int = 2000
-    tune: int = 1000
     chains: int = 2
-    map_start_factors: tuple[float, ...] = (1.0, 1e-3, 1e3)
-    compare_noncentered: bool = True
 
 
 FAST = Config(
@@ -97,10 +73,6 @@ FAST = Config(
     loo_alphas=(1e-2, 1.0, 1e2),
     loo_draws=300,
     loo_tune=300,
-    draws=300,
-    tune=300,
-    map_start_factors=(1.0,),
-    compare_noncentered=False,
 )
 
 
@@ -150,7 +122,7 @@ def bayesian_ridge_table(ds) -> pd.DataFrame:
     table["log10_alpha_minus_evidence_max"] = np.log10(table.alpha / rows["evidence_max"])
     table["coef_rel_err_vs_ridge"] = np.nan
     table.loc[0, "coef_rel_err_vs_ridge"] = relative_error(
-        np.concatenate([[default.intercept_], default.coef_]),
+        intercept_first(default),
         ridge_reference(ds.X, ds.y, ridge_alpha=alpha),
     )
     table["n_iter"] = [default.n_iter_, tight.n_iter_, np.nan, np.nan, np.nan]
@@ -184,82 +156,15 @@ def loo_table(compiled, ds, config: Config, seeds) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def hierarchical_fit(compiled, ds, config: Config, seed, *, noncentered: bool):
-    """NUTS on the hierarchical twin vs the quadrature answer: diagnostics, z-scores, alpha quantiles."""
-    scales = default_hyperprior_scales(ds.X, ds.y)
-    idata = sample_nuts(
-        compiled,
-        seed=int(seed),
-        draws=config.draws,
-        tune=config.tune,
-        chains=config.chains,
-        X=ds.X,
-        y_observed=ds.y,
-        sigma_scale=np.asarray(scales.sigma_scale),
-        tau_scale=np.asarray(scales.tau_scale),
-    )
-    idata["posterior"] = (
-        idata["posterior"].to_dataset().assign_coords(feature=list(ds.feature_names))
-    )
-    exact = hyperposterior(ds.X, ds.y)
-    log_alpha = np.log(idata["posterior"]["ridge_alpha"].values)
-    probs = (0.05, 0.5, 0.95)
-    exact_q = np.log(exact.alpha_quantile(probs))
-    z = quantile_z_scores(log_alpha, exact_q, probs)
-    params = ["intercept", "beta", "sigma", "tau"] + (["beta_raw"] if noncentered else [])
-    row = {"dataset": ds.name, "parametrization": "noncentered" if noncentered else "centered"}
-    row |= convergence(idata, var_names=params)._asdict()
-    for q, nuts_q, exact_q_, z_q in zip(
-        probs, np.quantile(log_alpha, probs), exact_q, z, strict=True
-    ):
-        tag = f"q{int(round(100 * q)):02d}"
-        row |= {f"alpha_{tag}_nuts": np.exp(nuts_q), f"alpha_{tag}_exact": np.exp(exact_q_)}
-        row |= {f"alpha_{tag}_z": z_q}
-    row["coef_mean_z_max"] = float(
-        mean_z_scores(posterior_coefficients(idata), exact.coef_mean).max()
-    )
-    return idata, exact, row
-
-
-def find_map_table(ds, factors) -> pd.DataFrame:
-    """``find_MAP`` (PyMC defaults) on both parametrizations, from ``tau``'s default start times ``factors``."""
-    rows = []
-    for noncentered in (False, True):
-        model = hierarchical_linear_regression(ds.X, ds.y, noncentered=noncentered)
-        default_tau = float(np.exp(model.initial_point()["tau_log__"]))
-        for factor in factors:
-            model.set_initval(model["tau"], default_tau * factor)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                values = map_default(model)
-            rows.append(
-                {
-                    "dataset": ds.name,
-                    "parametrization": "noncentered" if noncentered else "centered",
-                    "start_tau": default_tau * factor,
-                    "tau": float(values["tau"]),
-                    "sigma": float(values["sigma"]),
-                    "alpha": float(values["ridge_alpha"]),
-                    "beta_norm": float(np.linalg.norm(values["beta"])),
-                }
-            )
-    return pd.DataFrame(rows)
-
-
-def coefficients_table(ds, choices: dict, idata) -> pd.DataFrame:
-    """Ridge's coefficients at each point choice; the hierarchical posterior mean with its 90% interval."""
+def coefficients_table(ds, choices: dict) -> pd.DataFrame:
+    """Ridge's coefficients, intercept first, at the alpha each method chooses."""
     names = ("intercept", *ds.feature_names)
-    draws = posterior_coefficients(idata).reshape(-1, len(names))
     rows = []
     for method in METHODS:
-        if method == "hierarchical":
-            values, low, high = draws.mean(axis=0), *np.quantile(draws, [0.05, 0.95], axis=0)
-        else:
-            values = ridge_reference(ds.X, ds.y, ridge_alpha=choices[method])
-            low = high = np.full(len(names), np.nan)
+        values = ridge_reference(ds.X, ds.y, ridge_alpha=choices[method])
         rows += [
-            {"dataset": ds.name, "method": method, "feature": f, "coef": v, "q05": lo, "q95": hi}
-            for f, v, lo, hi in zip(names, values, low, high, strict=True)
+            {"dataset": ds.name, "method": method, "feature": f, "coef": v}
+            for f, v in zip(names, values, strict=True)
         ]
     return pd.DataFrame(rows)
 
@@ -270,11 +175,6 @@ class DatasetResult(NamedTuple):
     choices: pd.DataFrame
     coefficients: pd.DataFrame
     bayesian_ridge: pd.DataFrame
-    hierarchical: pd.DataFrame
-    find_map: pd.DataFrame
-    idata: object
-    exact: object
-    profile: pd.DataFrame
     true_coef: np.ndarray | None
 
 
@@ -284,8 +184,6 @@ TABLES = {
     "choices": ["dataset", "method"],
     "coefficients": ["dataset", "method", "feature"],
     "bayesian_ridge": ["dataset", "quantity"],
-    "hierarchical": ["dataset", "parametrization"],
-    "find_map": ["dataset", "parametrization", "start_tau"],
 }
 """The tables of :class:`DatasetResult`, each written as ``<name>.csv`` with this index."""
 
@@ -296,7 +194,7 @@ class Result(NamedTuple):
 
 
 def analyze(ds, config: Config, compiled, seeds, seconds) -> DatasetResult:
-    """Every way of choosing alpha on one data set."""
+    """Every point choice of alpha on one data set, and Ridge's coefficients at each."""
     start = time.perf_counter()
     criteria, ridgecv_alpha = criteria_table(ds, config.alphas)
     bayesian_ridge = bayesian_ridge_table(ds)
@@ -304,33 +202,15 @@ def analyze(ds, config: Config, compiled, seeds, seconds) -> DatasetResult:
 
     start = time.perf_counter()
     loo_seeds = seeds.integers(2**31, size=len(config.loo_alphas))
-    loo = loo_table(compiled["twin"], ds, config, loo_seeds)
+    loo = loo_table(compiled, ds, config, loo_seeds)
     seconds["psis_loo"] += time.perf_counter() - start
 
-    start = time.perf_counter()
-    fits = [
-        hierarchical_fit(compiled[name], ds, config, seeds.integers(2**31), noncentered=i == 1)
-        for i, name in enumerate(("centered", "noncentered"))
-        if name in compiled
-    ]
-    idata, exact, _ = fits[0]
-    hierarchical = pd.DataFrame([row for *_, row in fits])
-    seconds["hierarchical_nuts"] += time.perf_counter() - start
-
-    start = time.perf_counter()
-    find_map = find_map_table(ds, config.map_start_factors)
-    seconds["find_map"] += time.perf_counter() - start
-
-    tau_median = float(np.median(idata["posterior"]["tau"].values))
-    log_tau, centered, noncentered = tau_profile(ds.X, ds.y, tau_median)
-    profile = pd.DataFrame({"log_tau": log_tau, "centered": centered, "noncentered": noncentered})
     choices = {
         "ridgecv": ridgecv_alpha,
         "bayesianridge": float(bayesian_ridge.alpha.iloc[0]),
         "evidence_max": float(bayesian_ridge.alpha.iloc[-1]),
         "loo_best": float(loo.alpha.iloc[int(np.argmax(loo.elpd_psis))]),
         "loo_exact_best": float(criteria.alpha.iloc[int(np.argmax(criteria.exact_loo_elpd))]),
-        "hierarchical": float(np.median(idata["posterior"]["ridge_alpha"].values.ravel())),
     }
     choice_table = pd.DataFrame(
         {"dataset": ds.name, "method": list(choices), "alpha": list(choices.values())}
@@ -339,34 +219,23 @@ def analyze(ds, config: Config, compiled, seeds, seconds) -> DatasetResult:
         criteria,
         loo,
         choice_table,
-        coefficients_table(ds, choices, idata),
+        coefficients_table(ds, choices),
         bayesian_ridge,
-        hierarchical,
-        find_map,
-        idata,
-        exact,
-        profile,
         ds.true_coef,
     )
 
 
 def run(config: Config) -> Result:
-    """Load the data sets, compile each NUTS model once (shared across data sets), analyze each."""
+    """Load the data sets, compile the fixed-alpha twin once (shared across data sets), analyze each.
+
+    The NUTS seeds of each data set are the first ``len(config.loo_alphas)`` of its own stream;
+    ``hierarchical_alpha`` draws the ones that follow (:func:`experiments.hierarchical_alpha.nuts_streams`).
+    """
     data_rng, nuts_rng = np.random.default_rng(config.seed).spawn(2)
     data = [load(name, data_rng) for name in config.datasets]
-    seconds = dict.fromkeys(
-        ["compile", "closed_form", "psis_loo", "hierarchical_nuts", "find_map"], 0.0
-    )
+    seconds = dict.fromkeys(["compile", "closed_form", "psis_loo"], 0.0)
     start = time.perf_counter()
-    first = data[0]
-    compiled = {
-        "twin": compile_nuts(linear_regression(first.X, first.y, ridge_alpha=1.0)),
-        "centered": compile_nuts(
-            hierarchical_linear_regression(first.X, first.y, noncentered=False)
-        ),
-    }
-    if config.compare_noncentered:
-        compiled["noncentered"] = compile_nuts(hierarchical_linear_regression(first.X, first.y))
+    compiled = compile_nuts(linear_regression(data[0].X, data[0].y, ridge_alpha=1.0))
     seconds["compile"] = time.perf_counter() - start
     streams = nuts_rng.spawn(len(data))
     per_dataset = {
@@ -382,9 +251,6 @@ def summarize(result: Result, config: Config) -> tuple[dict, dict]:
     spacing = float(np.log10(config.alphas[1] / config.alphas[0]))
     for name, r in result.per_dataset.items():
         choices = dict(zip(r.choices.method, r.choices.alpha, strict=True))
-        centered = r.hierarchical.iloc[0]
-        default_map = r.find_map[(r.find_map.parametrization == "centered")].iloc[0]
-        noncentered_map = r.find_map[(r.find_map.parametrization == "noncentered")].iloc[0]
         br = r.bayesian_ridge.set_index("quantity")
         gap = float(br.log10_alpha_minus_evidence_max["bayesianridge"])
         converged_gap = abs(
@@ -396,13 +262,6 @@ def summarize(result: Result, config: Config) -> tuple[dict, dict]:
             "evidence_max_alpha": choices["evidence_max"],
             "loo_best_alpha": choices["loo_best"],
             "loo_exact_best_alpha": choices["loo_exact_best"],
-            "hierarchical_alpha_median": centered.alpha_q50_nuts,
-            "hierarchical_alpha_q05": centered.alpha_q05_nuts,
-            "hierarchical_alpha_q95": centered.alpha_q95_nuts,
-            "hierarchical_map_tau": float(default_map.tau),
-            "hierarchical_map_alpha": float(default_map.alpha),
-            "hierarchical_map_tau_noncentered": float(noncentered_map.tau),
-            "hierarchical_tau_median": float(np.median(r.idata["posterior"]["tau"].values)),
             "bayesianridge_coef_rel_err": float(br.coef_rel_err_vs_ridge["bayesianridge"]),
             "bayesianridge_gap_decades": gap,
             "gap_from_tolerance_decades": float(
@@ -425,9 +284,6 @@ def summarize(result: Result, config: Config) -> tuple[dict, dict]:
             "max_abs_elpd_psis_minus_exact": float(
                 (r.loo.elpd_psis - r.loo.elpd_exact).abs().max()
             ),
-            "hierarchical_rhat_max": float(centered.rhat_max),
-            "hierarchical_ess_bulk_min": float(centered.ess_bulk_min),
-            "hierarchical_divergences": int(centered.divergences),
         }
         metrics |= {f"{name}_{key}": value for key, value in m.items()}
         criteria = r.criteria
@@ -449,20 +305,6 @@ def summarize(result: Result, config: Config) -> tuple[dict, dict]:
             f"{name}_pareto_k": (m["pareto_k_max"], "<=", 1.0),
             f"{name}_loo_nuts_rhat": (float(r.loo.rhat_max.max()), "<=", 1.01),
             f"{name}_loo_nuts_ess_bulk": (float(r.loo.ess_bulk_min.min()), ">=", 400),
-            f"{name}_hierarchical_rhat": (m["hierarchical_rhat_max"], "<=", 1.01),
-            f"{name}_hierarchical_ess_bulk": (m["hierarchical_ess_bulk_min"], ">=", 400),
-            f"{name}_hierarchical_divergences": (m["hierarchical_divergences"], "<=", 0),
-            # 4 MCSE: a false alarm about once in 15,000 per quantity.
-            f"{name}_hierarchical_alpha_quantiles_vs_quadrature_z": (
-                float(max(centered.alpha_q05_z, centered.alpha_q50_z, centered.alpha_q95_z)),
-                "<=",
-                4.0,
-            ),
-            f"{name}_hierarchical_coef_mean_vs_quadrature_z": (
-                float(centered.coef_mean_z_max),
-                "<=",
-                4.0,
-            ),
         }
     return metrics, diagnostics.checks(targets)
 
@@ -491,40 +333,27 @@ def findings(metrics: dict) -> list[str]:
         "Alpha chosen on "
         + clauses(
             "{name}: RidgeCV {ridgecv_alpha:.3g}, BayesianRidge {bayesianridge_alpha:.3g}, evidence "
-            "maximum {evidence_max_alpha:.3g}, best PSIS-LOO grid point {loo_best_alpha:.3g}, "
-            "hierarchical posterior median {hierarchical_alpha_median:.3g} (90% interval "
-            "{hierarchical_alpha_q05:.3g} to {hierarchical_alpha_q95:.3g})"
+            "maximum {evidence_max_alpha:.3g}, best PSIS-LOO grid point {loo_best_alpha:.3g}"
         )
         + ".",
         "BayesianRidge's coefficients are Ridge's at its own alpha (relative error "
         + clauses("{bayesianridge_coef_rel_err:.1e} on {name}")
         + "), and its alpha sits "
         + clauses(
-            "{bayesianridge_gap_decades:+.4f} decades from the evidence maximum on {name}, "
-            "{gap_from_n_vs_n_minus_1_decades:+.4f} of them because its objective counts n rows where "
-            "the twin's evidence has n - 1"
+            "{bayesianridge_gap_decades:+.4f} decades from the evidence maximum on {name} "
+            "({gap_from_n_vs_n_minus_1_decades:+.4f} from counting rows)"
         )
-        + f"; its stopping tolerance and Gamma hyperpriors move it by at most {small:.1e} decades.",
+        + ": its objective counts n rows where the twin's evidence has n - 1, while its stopping "
+        f"tolerance and Gamma hyperpriors move it by at most {small:.1e} decades.",
         "PSIS-LOO on NUTS draws is within "
         + clauses(
-            "{max_abs_elpd_psis_minus_exact:.2f} nats of the exact LOO elpd on {name} (largest "
-            "Pareto k {pareto_k_max:.2f})"
+            "{max_abs_elpd_psis_minus_exact:.2f} nats on {name} (largest Pareto k {pareto_k_max:.2f})"
         )
-        + "; its best grid point differs from the exact LOO's best ("
-        + clauses("{loo_best_alpha:.3g} against {loo_exact_best_alpha:.3g} on {name}")
-        + ") because the exact elpd is flat near its maximum: choosing it costs "
+        + " of the exact LOO elpd; the best point of its coarser grid ("
+        + clauses("{loo_best_alpha:.3g} on {name}, the exact LOO's {loo_exact_best_alpha:.3g}")
+        + ") costs "
         + clauses("{loo_best_exact_elpd_loss:.2f} nats on {name}")
-        + ".",
-        "NUTS on the hierarchical twin: R-hat at most "
-        + clauses(
-            "{hierarchical_rhat_max:.3f} with {hierarchical_divergences} divergences on {name}"
-        )
-        + "; find_MAP from PyMC's default start stopped at tau = "
-        + clauses(
-            "{hierarchical_map_tau:.3g} on {name} (posterior median {hierarchical_tau_median:.3g})"
-        )
-        + ": the centered joint density grows without bound as tau -> 0 (map_collapse.png), so its "
-        "mode is no summary of the posterior.",
+        + " of exact elpd: the elpd is flat near its maximum.",
     ]
 
 
@@ -533,42 +362,11 @@ MARKERS = {
     "bayesianridge": ("BayesianRidge", "tab:orange", "s"),
     "evidence_max": ("evidence max", "tab:green", "D"),
     "loo_best": ("PSIS-LOO best", "tab:red", "^"),
-    "hierarchical": ("hierarchical posterior", "black", "v"),
 }
 
 
-def plot_alpha_posterior(result: Result):
-    """Posterior density of log10(alpha) (NUTS histogram, quadrature curve) with every point choice."""
-    items = list(result.per_dataset.items())
-    fig, axs = plt.subplots(1, len(items), figsize=(6.5 * len(items), 4.8), squeeze=False)
-    for ax, (name, r) in zip(axs[0], items, strict=True):
-        draws = np.log10(r.idata["posterior"]["ridge_alpha"].values.ravel())
-        ax.hist(draws, bins=60, density=True, color="0.8", label="NUTS draws")
-        x = r.exact.log_alpha / np.log(10.0)
-        ax.plot(x, r.exact.alpha_density * np.log(10.0), color="black", label="quadrature")
-        q05, q95 = np.log10(np.quantile(r.idata["posterior"]["ridge_alpha"].values, [0.05, 0.95]))
-        ax.axvspan(q05, q95, color="0.5", alpha=0.12, label="90% interval")
-        choices = dict(zip(r.choices.method, r.choices.alpha, strict=True))
-        for method in METHODS[:4]:
-            label, color, _ = MARKERS[method]
-            ax.axvline(
-                np.log10(choices[method]),
-                color=color,
-                linestyle="--",
-                linewidth=1.5,
-                label=f"{label}: {choices[method]:.3g}",
-            )
-        if r.true_coef is not None:
-            ax.axvline(0.0, color="purple", linewidth=1, label="true alpha: 1")
-        ax.set_xlim(q05 - 1.5, q95 + 1.5)
-        ax.set(xlabel="log10 Ridge alpha", ylabel="posterior density of log10 alpha", title=name)
-        ax.legend(fontsize=8, loc="upper left")
-    fig.suptitle("Hierarchical posterior of alpha = sigma^2 / tau^2 and the point choices")
-    return fig
-
-
 def plot_coefficients(result: Result):
-    """Coefficients under each choice of alpha, side by side; hierarchical mean with its 90% interval."""
+    """Ridge's coefficients under each choice of alpha, side by side, and the truth where it is known."""
     items = list(result.per_dataset.items())
     fig, axs = plt.subplots(len(items), 1, figsize=(11, 4.2 * len(items)), squeeze=False)
     for ax, (name, r) in zip(axs[:, 0], items, strict=True):
@@ -576,12 +374,7 @@ def plot_coefficients(result: Result):
         estimates = []
         for method in METHODS:
             label, color, marker = MARKERS[method]
-            c = coefs[coefs.method == method]
-            if method == "hierarchical":
-                label, low, high = f"{label} mean, 90% interval", c.q05, c.q95
-            else:
-                low = high = None
-            estimates.append(Estimate(label, c.coef, color, marker, low, high))
+            estimates.append(Estimate(label, coefs.coef[coefs.method == method], color, marker))
         truth = None if r.true_coef is None else r.true_coef[1:]
         features = list(dict.fromkeys(coefs.feature))
         estimates_by_feature(ax, features, estimates, truth=truth, truth_color="purple")
@@ -636,56 +429,6 @@ def plot_criteria(result: Result):
     return fig
 
 
-def plot_map_collapse(result: Result):
-    """find_MAP vs the posterior along tau: profiled joint densities and the marginal posterior of tau."""
-    items = list(result.per_dataset.items())
-    fig, axs = plt.subplots(1, len(items), figsize=(6.5 * len(items), 5), squeeze=False)
-    for ax, (name, r) in zip(axs[0], items, strict=True):
-        ln10 = np.log(10.0)
-        tau_draws = r.idata["posterior"]["tau"].values.ravel()
-        median = np.log(np.median(tau_draws))
-        x = r.profile.log_tau / ln10
-        for column, label, color in [
-            ("centered", "joint density, centered (what find_MAP climbs)", "tab:red"),
-            ("noncentered", "joint density, non-centered", "tab:green"),
-        ]:
-            y = r.profile[column] - np.interp(median, r.profile.log_tau, r.profile[column])
-            ax.plot(x, y, color=color, label=f"{label}, max over the rest")
-        density = np.log(np.maximum(r.exact.tau_density, 1e-300))
-        ax.plot(
-            r.exact.log_tau / ln10,
-            density - np.interp(median, r.exact.log_tau, density),
-            color="black",
-            label="marginal posterior of log tau (quadrature)",
-        )
-        q05, q95 = np.log10(np.quantile(tau_draws, [0.05, 0.95]))
-        ax.axvspan(q05, q95, color="0.5", alpha=0.15, label="posterior 90% interval (NUTS)")
-        for _, row in r.find_map.iterrows():
-            centered = row.parametrization == "centered"
-            ax.plot(
-                np.log10(row.tau),
-                50.0 if centered else 42.0,
-                "v",
-                markersize=9,
-                color="tab:red" if centered else "tab:green",
-            )
-        ax.plot(
-            [], [], "v", color="0.3", label="where find_MAP stopped, one per start (colour: model)"
-        )
-        ax.set_xlim(x.min(), x.max())
-        ax.set(
-            ylim=(-40, 60),
-            xlabel="log10 tau (prior SD of the coefficients)",
-            ylabel="log density relative to its value at the posterior median",
-            title=name,
-        )
-        ax.legend(fontsize=7, loc="lower left")
-    fig.suptitle(
-        "The centered joint density grows without bound as tau -> 0; the posterior does not"
-    )
-    return fig
-
-
 def artifacts(result: Result, config: Config) -> _cli.Artifacts:
     per_dataset = result.per_dataset.values()
     return _cli.Artifacts(
@@ -696,12 +439,9 @@ def artifacts(result: Result, config: Config) -> _cli.Artifacts:
             for table, index in TABLES.items()
         },
         figures={
-            "alpha_posterior.png": plot_alpha_posterior(result),
-            "coefficients.png": plot_coefficients(result),
             "criteria.png": plot_criteria(result),
-            "map_collapse.png": plot_map_collapse(result),
+            "coefficients.png": plot_coefficients(result),
         },
-        posteriors={f"posterior_{name}.nc": r.idata for name, r in result.per_dataset.items()},
     )
 
 

@@ -30,26 +30,22 @@ Run
 """
 
 import sys
-import time
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import arviz_plots as azp
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import xarray as xr
-from arviz_plots.visuals import scatter_x
-from matplotlib.lines import Line2D
 from sklearn.linear_model import Ridge, RidgeCV
 from sklearn.model_selection import train_test_split
 
-from experiments import _cli
+from experiments import _cli, _plots
 from models import calibration, diagnostics
 from models import data as datasets
 from models.exact import linear_posterior
 from models.fit import compile_nuts, intercept_first, posterior_coefficients, sample_nuts
 from models.linear import linear_regression
+from models.measure import Stopwatch
 
 NAME = "posterior_spread"
 
@@ -74,6 +70,11 @@ class Config:
     draws: int = 2000
     tune: int = 1000
     chains: int = 2
+
+    @property
+    def sampler(self) -> dict:
+        """The settings of every NUTS fit."""
+        return {"draws": self.draws, "tune": self.tune, "chains": self.chains}
 
 
 FAST = Config(n_exact=200, n_nuts=2, draws=300, tune=300)
@@ -105,187 +106,58 @@ def split(config: Config, rng: np.random.Generator):
     return ds, np.sort(train), np.sort(test), alpha
 
 
-def convergence_row(idata) -> dict:
-    return diagnostics.convergence(idata)._asdict()
-
-
-def coefficient_table(idata, exact, ridge_coef, level: float) -> pd.DataFrame:
-    draws = posterior_coefficients(idata)
-    nuts_lower, nuts_upper = calibration.draw_intervals(draws, [level])
-    exact_lower, exact_upper = calibration.exact_intervals(exact, [level])
-    table = pd.DataFrame(
-        {
-            "ridge": ridge_coef,
-            "exact_mean": exact.mean,
-            "exact_sd": exact.sd,
-            "exact_lower": exact_lower[0],
-            "exact_upper": exact_upper[0],
-            "nuts_mean": draws.mean(axis=(0, 1)),
-            "nuts_sd": draws.reshape(-1, draws.shape[-1]).std(axis=0, ddof=1),
-            "nuts_lower": nuts_lower[0],
-            "nuts_upper": nuts_upper[0],
-            "mean_z": diagnostics.mean_z_scores(draws, exact.mean),
-        },
-        index=pd.Index(exact.names, name="feature"),
-    )
-    table["contains_zero"] = (table.nuts_lower <= 0) & (table.nuts_upper >= 0)
-    table["exact_contains_zero"] = (table.exact_lower <= 0) & (table.exact_upper >= 0)
-    return table
-
-
-def correlation_table(idata, exact) -> pd.DataFrame:
-    names = list(exact.names[1:])
-    beta = idata["posterior"]["beta"].values.reshape(-1, len(names))
-    nuts = np.corrcoef(beta, rowvar=False)
-    cov = exact.cov[1:, 1:]
-    exact_corr = cov / np.outer(np.sqrt(np.diag(cov)), np.sqrt(np.diag(cov)))
-    a, b = np.triu_indices(len(names), k=1)
-    index = pd.MultiIndex.from_arrays(
-        [np.array(names)[a], np.array(names)[b]], names=["feature", "other_feature"]
-    )
-    return pd.DataFrame({"exact": exact_corr[a, b], "nuts": nuts[a, b]}, index=index)
-
-
-def prediction_table(idata, exact, ds, test, ridge, level, rng) -> tuple[pd.DataFrame, np.ndarray]:
-    """Predictive intervals from draws ``intercept + x beta + sigma * eps`` for the held-out rows.
-
-    Returns the table and the draws, shape ``(chain, draw, n_test)``.
-    """
-    post = idata["posterior"]
-    mu = post["intercept"].values[..., None] + post["beta"].values @ ds.X[test].T
-    y_rep = mu + post["sigma"].values[..., None] * rng.standard_normal(mu.shape)
-    nuts_lower, nuts_upper = calibration.draw_intervals(y_rep, [level])
-    exact_lower, exact_upper = calibration.exact_predictive_interval(exact, ds.X[test], level)
-    table = pd.DataFrame(
-        {
-            "observed": ds.y[test],
-            "ridge_prediction": ridge.predict(ds.X[test]),
-            "nuts_lower": nuts_lower[0],
-            "nuts_upper": nuts_upper[0],
-            "exact_lower": exact_lower,
-            "exact_upper": exact_upper,
-        },
-        index=pd.Index(test, name="obs_id"),
-    )
-    table["covered"] = calibration.covers(table.nuts_lower, table.nuts_upper, table.observed)
-    table["exact_covered"] = calibration.covers(
-        table.exact_lower, table.exact_upper, table.observed
-    )
-    return table, y_rep
-
-
-def coverage_rows(hits, levels, method, factor) -> list[dict]:
-    rows = []
-    for level, level_hits in zip(levels, hits, strict=True):
-        c = calibration.coverage(level_hits, level=level)
-        rows.append(
-            {"method": method, "prior": PRIOR_LABELS[factor], "prior_scale_factor": factor}
-            | c._asdict()
-            | {"z": c.z}
-        )
-    return rows
-
-
-def calibrate(config, X, alpha, compiled, rng, nuts_seeds) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Coverage of the exact posterior (each prior) and NUTS (well-specified) on prior draws."""
-    noise_prior = config.calibration_noise_prior
-    sim = calibration.linear_prior_datasets(
-        X, ridge_alpha=alpha, size=config.n_exact, rng=rng, noise_prior=noise_prior
-    )
-    rows = []
-    for factor in (1.0, *config.prior_scale_factors):
-        # The analysis prior's SD is `factor` times the generating one: alpha scales as 1/factor**2.
-        hits = calibration.exact_coverage_hits(
-            X,
-            sim.y,
-            sim.truth,
-            ridge_alpha=alpha / factor**2,
-            levels=config.levels,
-            noise_prior=noise_prior,
-        )
-        rows += coverage_rows(hits, config.levels, "exact", factor)
-
-    nuts_hits, fits = [], []
-    for replication in range(config.n_nuts):
-        start = time.perf_counter()
-        idata = sample_nuts(
-            compiled,
-            seed=int(nuts_seeds[replication]),
-            draws=config.draws,
-            tune=config.tune,
-            chains=config.chains,
-            y_observed=sim.y[replication],
-            noise_shape=noise_prior[0],
-            noise_rate=noise_prior[1],
-        )
-        lower, upper = calibration.draw_intervals(posterior_coefficients(idata), config.levels)
-        nuts_hits.append(calibration.covers(lower, upper, sim.truth[replication]))
-        fits.append(
-            {"fit": f"calibration_{replication}", "true_sigma": sim.sigma[replication]}
-            | convergence_row(idata)
-            | {"seconds": time.perf_counter() - start}
-        )
-    rows += coverage_rows(np.stack(nuts_hits, axis=1), config.levels, "nuts", 1.0)
-    return pd.DataFrame(rows), pd.DataFrame(fits)
-
-
 def run(config: Config) -> Result:
     """Fit diabetes (training split) by NUTS and exactly, predict held-out rows, calibrate."""
     split_rng, nuts_rng, predictive_rng, prior_rng = np.random.default_rng(config.seed).spawn(4)
     nuts_seeds = nuts_rng.integers(2**31, size=config.n_nuts + 1)
     ds, train, test, alpha = split(config, split_rng)
     X, y = ds.X[train], ds.y[train]
-    seconds = {}
-
-    start = time.perf_counter()
-    model = linear_regression(
-        X, y, ridge_alpha=alpha, noise_sigma=None, feature_names=ds.feature_names
-    )
-    compiled = compile_nuts(model)
-    seconds["compile"] = time.perf_counter() - start
-    start = time.perf_counter()
-    idata = sample_nuts(
-        compiled,
-        seed=int(nuts_seeds[-1]),
-        draws=config.draws,
-        tune=config.tune,
-        chains=config.chains,
-    )
-    seconds["diabetes_nuts"] = time.perf_counter() - start
-    exact = linear_posterior(
-        X, y, ridge_alpha=alpha, noise_sigma=None, feature_names=ds.feature_names
-    )
+    twin = {"ridge_alpha": alpha, "noise_sigma": None, "feature_names": ds.feature_names}
+    clock = Stopwatch()
+    compiled = compile_nuts(linear_regression(X, y, **twin))
+    seconds = {"compile": clock.lap()}
+    idata = sample_nuts(compiled, seed=int(nuts_seeds[-1]), **config.sampler)
+    seconds["diabetes_nuts"] = clock.lap()
+    exact = linear_posterior(X, y, **twin)
     ridge = Ridge(alpha=alpha, solver="svd").fit(X, y)
-    ridge_coef = intercept_first(ridge)
 
-    coefficients = coefficient_table(idata, exact, ridge_coef, config.interval)
-    correlation = correlation_table(idata, exact)
-    prediction, predictive_draws = prediction_table(
-        idata, exact, ds, test, ridge, config.interval, predictive_rng
+    coefficients = calibration.interval_table(posterior_coefficients(idata), exact, config.interval)
+    coefficients.insert(0, "ridge", intercept_first(ridge))
+    correlation = diagnostics.correlation_table(
+        idata["posterior"]["beta"].values, exact.cov[1:, 1:], exact.names[1:]
     )
+    rows = pd.Index(test, name="obs_id")
+    prediction, y_rep = calibration.predictive_table(
+        idata, exact, ds.X[test], ds.y[test], level=config.interval, rng=predictive_rng, index=rows
+    )
+    prediction.insert(1, "ridge_prediction", ridge.predict(ds.X[test]))
 
-    start = time.perf_counter()
-    calibration_table, fits = calibrate(config, X, alpha, compiled, prior_rng, nuts_seeds)
-    seconds["calibration"] = time.perf_counter() - start
-    fits = pd.concat(
-        [pd.DataFrame([{"fit": "diabetes", "true_sigma": np.nan} | convergence_row(idata)]), fits],
-        ignore_index=True,
+    clock.lap()
+    coverage, fits = calibration.prior_calibration(
+        X,
+        compiled,
+        ridge_alpha=alpha,
+        levels=config.levels,
+        n_exact=config.n_exact,
+        rng=prior_rng,
+        seeds=nuts_seeds[: config.n_nuts],
+        noise_prior=config.calibration_noise_prior,
+        scale_factors=config.prior_scale_factors,
+        **config.sampler,
     )
+    coverage.insert(1, "prior", coverage.prior_scale_factor.map(PRIOR_LABELS))
+    seconds["calibration"] = clock.lap()
+    health = diagnostics.convergence(idata)._asdict()
+    fits = pd.DataFrame([{"fit": "diabetes", "true_sigma": np.nan} | health, *fits])
     return Result(
-        alpha,
-        coefficients,
-        correlation,
-        prediction,
-        predictive_draws,
-        calibration_table,
-        fits,
-        idata,
-        seconds,
+        alpha, coefficients, correlation, prediction, y_rep, coverage, fits, idata, seconds
     )
 
 
 def summarize(result: Result, config: Config) -> tuple[dict, dict]:
-    coef = result.coefficients.drop(index="intercept")
+    coefficients = result.coefficients
+    coef = coefficients.drop(index="intercept")
+    nonzero = coef.ridge != 0
     corr = result.correlation
     strongest = corr.exact.abs().idxmax()
     pred = result.prediction
@@ -297,12 +169,12 @@ def summarize(result: Result, config: Config) -> tuple[dict, dict]:
     bound_error = np.maximum(
         (pred.nuts_lower - pred.exact_lower).abs(), (pred.nuts_upper - pred.exact_upper).abs()
     )
+    bound_error_scaled = float((bound_error / predictive_scale).max())
+    ridge_error = diagnostics.relative_error(coefficients.ridge, coefficients.exact_mean)
     metrics = {
         "ridge_alpha": result.ridge_alpha,
-        "n_coef_interval_contains_zero": int((coef.contains_zero & (coef.ridge != 0)).sum()),
-        "n_coef_exact_interval_contains_zero": int(
-            (coef.exact_contains_zero & (coef.ridge != 0)).sum()
-        ),
+        "n_coef_interval_contains_zero": int((coef.contains_zero & nonzero).sum()),
+        "n_coef_exact_interval_contains_zero": int((coef.exact_contains_zero & nonzero).sum()),
         "max_abs_posterior_corr": float(corr.exact.abs().max()),
         "max_abs_posterior_corr_pair": "-".join(strongest),
         "strongest_posterior_corr": float(corr.exact[strongest]),
@@ -330,20 +202,13 @@ def summarize(result: Result, config: Config) -> tuple[dict, dict]:
         "n_nuts_replications": config.n_nuts,
     }
     targets = {
-        "diabetes_nuts_mean_within_4_mcse": (float(result.coefficients.mean_z.max()), "<=", 4.0),
-        "ridge_is_exact_mean": (
-            diagnostics.relative_error(result.coefficients.ridge, result.coefficients.exact_mean),
-            "<=",
-            1e-10,  # same linear algebra, two implementations
-        ),
+        "diabetes_nuts_mean_within_4_mcse": (float(coefficients.mean_z.max()), "<=", 4.0),
+        # Ridge and the exact mean: the same linear algebra, two implementations.
+        "ridge_is_exact_mean": (ridge_error, "<=", 1e-10),
         # The MC error of a correlation from ~2,000 effective draws is (1 - r**2) / 45 <= 0.025.
         "nuts_correlation_within_0.1": (float((corr.nuts - corr.exact).abs().max()), "<=", 0.1),
         # A 5% quantile of ~2,000 draws has an MC error near 0.05 predictive SDs; 0.25 is ~5 MCSE.
-        "nuts_predictive_bounds_vs_exact": (
-            float((bound_error / predictive_scale).max()),
-            "<=",
-            0.25,
-        ),
+        "nuts_predictive_bounds_vs_exact": (bound_error_scaled, "<=", 0.25),
         "diabetes_nuts_rhat": (float(diabetes.rhat_max), "<=", 1.01),
         "diabetes_nuts_ess_bulk": (float(diabetes.ess_bulk_min), ">=", 400.0),
         "diabetes_nuts_divergences": (int(diabetes.divergences), "<=", 0),
@@ -359,49 +224,14 @@ def summarize(result: Result, config: Config) -> tuple[dict, dict]:
     return metrics, diagnostics.checks(targets)
 
 
-def figure_of(plot_collection):
-    return plot_collection.get_viz("figure")
-
-
 def plot_coefficients(idata, coefficients: pd.DataFrame, level: float):
     """Forest plot (ArviZ) of the NUTS 50% and ``level`` intervals, Ridge's point marked."""
-    pc = azp.plot_forest(
-        idata,
-        var_names=["beta"],
-        combined=True,
-        ci_kind="eti",
-        ci_probs=(0.5, level),
-        point_estimate="mean",
-        figure_kwargs={"figsize": (9, 5.5), "figsize_units": "inches"},
-    )
-    ridge = coefficients.drop(index="intercept").ridge
-    ridge_ds = xr.Dataset({"beta": xr.DataArray(ridge.to_numpy(), coords={"feature": ridge.index})})
-    pc.map(
-        scatter_x,
-        "ridge",
-        data=ridge_ds,
-        coords={"column": "forest"},
-        ignore_aes={"alpha"},
-        color="C3",
-        marker="D",
-        facecolors="none",
-        size=60,
-        zorder=5,
-    )
-    fig = figure_of(pc)
+    features = coefficients.drop(index="intercept")
+    fig = _plots.forest_with_point(idata, "beta", features.ridge, level=level, point_label="Ridge")
     ax = fig.axes[-1]
     ax.axvline(0.0, color="0.4", linewidth=0.8, linestyle=":")
     ax.set_xlabel("coefficient (change in progression per unit of the scaled feature)")
-    handles = [
-        Line2D([], [], color="C0", linewidth=3, label="50% interval (NUTS)"),
-        Line2D([], [], color="C0", linewidth=1, label=f"{level:.0%} interval (NUTS)"),
-        Line2D([], [], color="C0", marker="o", linestyle="none", label="posterior mean"),
-        Line2D(
-            [], [], color="C3", marker="D", markerfacecolor="none", linestyle="none", label="Ridge"
-        ),
-    ]
-    fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=9, bbox_to_anchor=(0.5, -0.06))
-    n_zero = int(coefficients.drop(index="intercept").contains_zero.sum())
+    n_zero = int(features.contains_zero.sum())
     fig.suptitle(f"Diabetes: Ridge gives one point; {n_zero} of 10 {level:.0%} intervals contain 0")
     return fig
 
@@ -410,31 +240,8 @@ def plot_correlation(
     idata, coefficients: pd.DataFrame, correlation: pd.DataFrame, pair=("s1", "s2")
 ):
     """Joint posterior (ArviZ pair plot) of two coefficients, Ridge's point marked."""
-    pm_ = azp.plot_pair(
-        idata,
-        var_names=["beta"],
-        coords={"feature": list(pair)},
-        marginal=True,
-        visuals={"contour": True},
-        figure_kwargs={"figsize": (7, 7), "figsize_units": "inches"},
-    )
-    ax = pm_.get_target("beta", {"feature": pair[0]}, "beta", {"feature": pair[1]})
-    ridge = coefficients.ridge
-    ax.plot(
-        ridge[pair[0]],
-        ridge[pair[1]],
-        "D",
-        color="C3",
-        markersize=9,
-        markeredgecolor="black",
-        label="Ridge",
-        zorder=5,
-    )
-    ax.legend(loc="upper right", fontsize=8)
-    ax.set_xlabel(f"beta[{pair[0]}]")
-    ax.set_ylabel(f"beta[{pair[1]}]")
+    fig, _ = _plots.pair_with_point(idata, "beta", pair, coefficients.ridge, point_label="Ridge")
     r = correlation.loc[pair, "exact"]
-    fig = figure_of(pm_)
     fig.suptitle(
         f"Joint posterior of {pair[0]} and {pair[1]}: correlation {r:.2f}\n"
         "(one Ridge point; the data allow a whole ridge of trade-offs)"
@@ -442,49 +249,11 @@ def plot_correlation(
     return fig
 
 
-def plot_prediction(prediction: pd.DataFrame, predictive_draws, level: float):
+def plot_prediction(pred: pd.DataFrame, predictive_draws, level: float):
     """Held-out predictive intervals (ArviZ, NUTS draws) sorted by Ridge prediction, Ridge marked."""
-    order = np.argsort(prediction.ridge_prediction.to_numpy(), kind="stable")
-    pred = prediction.iloc[order]
-    patient = np.arange(len(pred))
-    tree = xr.DataTree.from_dict(
-        {
-            "posterior_predictive": xr.Dataset(
-                {"y": (("chain", "draw", "patient"), predictive_draws[..., order])},
-                coords={"patient": patient},
-            ),
-            "observed_data": xr.Dataset(
-                {"y": ("patient", pred.observed.to_numpy())}, coords={"patient": patient}
-            ),
-        }
+    fig, ax = _plots.predictive_intervals(
+        predictive_draws, pred, "ridge_prediction", level=level, point_label="Ridge"
     )
-    pc = azp.plot_ppc_interval(
-        tree,
-        ci_kind="eti",
-        ci_probs=(0.5, level),
-        visuals={
-            "trunk": {"color": "C0", "alpha": 0.35},
-            "twig": {"color": "C0"},
-            "prediction_markers": False,
-            "observed_markers": {"color": "black"},
-        },
-        figure_kwargs={"figsize": (11, 5)},
-    )
-    fig = figure_of(pc)
-    ax = fig.axes[0]
-    ax.plot(patient, pred.ridge_prediction, "_", color="C3", markersize=9, markeredgewidth=2)
-    outside = ~pred.covered.to_numpy()
-    ax.plot(patient[outside], pred.observed[outside], "x", color="C1", markersize=8, mew=2)
-    handles = [
-        Line2D(
-            [], [], color="C0", alpha=0.35, linewidth=4, label=f"{level:.0%} predictive interval"
-        ),
-        Line2D([], [], color="C0", linewidth=4, label="50% predictive interval"),
-        Line2D([], [], color="C3", marker="_", markersize=9, mew=2, ls="none", label="Ridge"),
-        Line2D([], [], color="black", marker="o", markersize=4, ls="none", label="observed"),
-        Line2D([], [], color="C1", marker="x", mew=2, ls="none", label="observed, outside"),
-    ]
-    ax.legend(handles=handles, loc="upper left", fontsize=8)
     ax.set_xlabel("held-out patient (sorted by Ridge prediction)")
     ax.set_ylabel("disease progression after one year")
     ax.set_title(
@@ -515,21 +284,13 @@ def plot_calibration(table: pd.DataFrame):
         if method == "exact":
             axs[1].errorbar(rows.level, rows.coverage, yerr=2 * rows.mcse, **style)
     axs[0].axhline(0.0, color="0.4", linewidth=0.8, linestyle=":")
-    axs[0].set(
-        xlabel="nominal level",
-        ylabel="empirical coverage minus nominal",
-        title="Well-specified prior: coverage minus nominal",
-    )
-    axs[1].plot(
-        [0.45, 1.0], [0.45, 1.0], color="0.4", linewidth=0.8, linestyle=":", label="nominal"
-    )
-    axs[1].set(
-        xlabel="nominal level",
-        ylabel="empirical coverage of the true coefficients",
-        title="Exact posterior under each prior",
-        ylim=(0.0, 1.02),
-    )
+    axs[0].set_ylabel("empirical coverage minus nominal")
+    axs[0].set_title("Well-specified prior: coverage minus nominal")
+    axs[1].plot([0.45, 1.0], [0.45, 1.0], ":", color="0.4", linewidth=0.8, label="nominal")
+    axs[1].set(ylabel="empirical coverage of the true coefficients", ylim=(0.0, 1.02))
+    axs[1].set_title("Exact posterior under each prior")
     for ax in axs:
+        ax.set_xlabel("nominal level")
         ax.legend(loc="upper left", fontsize=8)
     fig.suptitle("Calibration on data sets drawn from the prior (bars: 2 Monte Carlo SE)")
     return fig

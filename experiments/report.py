@@ -39,13 +39,16 @@ def format_against(value, target: str) -> str:
     return repr(value)
 
 
-def seed_study_line(name: str) -> list[str]:
-    """One sentence on how the experiment's checks held across seeds, when studied."""
+def seed_study_line(name: str, checks=None) -> list[str]:
+    """One sentence on how the experiment's checks held across seeds, when studied; only the checks it still
+    has (``checks``) count, so a check that moved to another experiment is not reported twice."""
     path = RESULTS_DIR / "seed_study" / "failure_rates.csv"
     if not path.is_file():
         return []
     rates = pd.read_csv(path)
     rates = rates[rates.experiment == name]
+    if checks is not None:
+        rates = rates[rates.check.isin(list(checks))]
     if rates.empty:
         return ["Across seeds: not studied yet (`make seed-study`).", ""]
     seeds, failed = int(rates.seeds.max()), rates[rates.failed > 0]
@@ -147,7 +150,7 @@ def experiment_section(name: str, claim: str) -> list[str]:
     figures = metadata.get("figures") or sorted(f.name for f in folder.glob("*.png"))
     if figures:
         lines += [f"![{name}: {Path(figures[0]).stem}]({name}/{figures[0]})", ""]
-    lines += seed_study_line(name)
+    lines += seed_study_line(name, checks)
 
     def check_rows(items):
         return [
@@ -206,6 +209,14 @@ def seed_study_section() -> list[str]:
             "",
         ]
     rates = pd.read_csv(path)
+    current = {
+        name: json.loads(path.read_text())["checks"]
+        for name in EXPERIMENTS
+        if (path := RESULTS_DIR / name / "metadata.json").is_file()
+    }
+    # A check studied in an experiment that no longer has it (it moved with a split) is left out.
+    pairs = zip(rates.experiment, rates.check, strict=True)
+    rates = rates[[check in current.get(experiment, {}) for experiment, check in pairs]]
     seeds = rates.groupby("experiment").seeds.max()
     lines += [
         "Every check of "

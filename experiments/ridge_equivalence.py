@@ -7,17 +7,14 @@ Claim
     full-rank design), on well-conditioned, collinear, p > n, badly scaled (1e6), weighted and
     intercept-free designs, and for diagonal and full prior covariances (Ridge on whitened features). A
     precise MAP reaches the exact posterior mean to <= 1e-8; PyMC's default ``find_MAP`` is reported as
-    measured (at every 6th alpha: it recompiles at each call). NUTS (nutpie, 2 chains x 2,000 draws, 5
-    alphas, both noise settings on diabetes) matches the exact posterior in MCSE units. One
-    compiled model serves the whole path.
+    measured (at every 6th alpha: it recompiles at each call). One compiled model serves the whole path.
+    That NUTS samples the same posterior is ``python -m experiments.ridge_sampling``.
 
 Writes ``results/ridge_equivalence/``
     ``path.csv``      one row per (dataset, prior, noise, alpha, coefficient): Ridge, default and precise MAP,
                       exact posterior mean and SD (``map_default`` is empty where find_MAP was not run)
-    ``nuts.csv``      one row per NUTS fit and coefficient: exact vs sampled mean and SD, z-score, diagnostics
     ``path.png``      the diabetes regularization path with MAP markers and the 90% posterior band
     ``map_error.png`` MAP-vs-Ridge relative error across alpha, default and precise MAP
-    ``posterior_known_noise.nc``, ``posterior_unknown_noise.nc``  a NUTS posterior each (git-ignored)
     ``metadata.json`` config, seed, versions, seconds, checks, metrics
 
 Run
@@ -27,7 +24,6 @@ Run
 """
 
 import sys
-import time
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
@@ -35,25 +31,21 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pymc as pm
-import scipy.stats
-from sklearn.linear_model import Ridge
 
 from experiments import _cli
 from models import data as datasets
-from models import diagnostics
+from models import diagnostics, registry
 from models.data import DataError, Dataset
-from models.diagnostics import convergence, mean_z_scores, relative_error, sd_ratio
+from models.diagnostics import relative_error
 from models.exact import linear_posterior
 from models.fit import (
     PreciseMAP,
     coefficients,
-    compile_nuts,
     map_default,
-    posterior_coefficients,
-    sample_nuts,
 )
-from models.linear import linear_regression
-from models.penalties import whitening_factor
+from models.linear import likelihood_for, linear_regression
+from models.measure import Stopwatch
+from models.results import is_timing
 
 NAME = "ridge_equivalence"
 
@@ -66,22 +58,13 @@ class Config:
     alphas: tuple[float, ...] = tuple(np.logspace(-4, 4, 31))
     designs: tuple[str, ...] = tuple(datasets.SIMULATED_DESIGNS)
     structured_priors: tuple[str, ...] = ("diagonal", "full")
-    nuts_alphas: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
     default_map_every: int = 6
-    draws: int = 2000
-    tune: int = 1000
-    chains: int = 2
-    rebuild_alphas: int = 5
 
 
 FAST = Config(
     alphas=tuple(np.logspace(-4, 4, 3)),
     designs=("badly_scaled",),
     structured_priors=(),
-    nuts_alphas=(1.0,),
-    draws=300,
-    tune=300,
-    rebuild_alphas=2,
     default_map_every=4,
 )
 
@@ -93,15 +76,19 @@ class Case(NamedTuple):
     prior: str
     relative_prior_cov: np.ndarray | None = None
 
-    def model_kwargs(self, noise_sigma):
+    def reference_kwargs(self) -> dict:
+        """The settings Ridge's reference fit shares with the twin: weights, intercept, prior shape."""
         ds = self.dataset
         return dict(
-            noise_sigma=noise_sigma,
             sample_weight=ds.sample_weight,
             fit_intercept=ds.fit_intercept,
             relative_prior_cov=self.relative_prior_cov,
-            feature_names=ds.feature_names,
         )
+
+    def model_kwargs(self, noise_sigma) -> dict:
+        """The twin's settings: the reference's, the noise and the feature names."""
+        names = self.dataset.feature_names
+        return self.reference_kwargs() | {"noise_sigma": noise_sigma, "feature_names": names}
 
 
 def make_cases(config: Config, user_data: Dataset | None = None) -> list[Case]:
@@ -121,33 +108,9 @@ def make_cases(config: Config, user_data: Dataset | None = None) -> list[Case]:
     return cases
 
 
-def ridge_reference(case: Case, alpha: float) -> np.ndarray:
-    """scikit-learn's Ridge (SVD solver) on the whitened features, mapped back; intercept first."""
-    ds = case.dataset
-    L = (
-        np.eye(ds.X.shape[1])
-        if case.relative_prior_cov is None
-        else whitening_factor(case.relative_prior_cov)
-    )
-    ridge = Ridge(alpha=alpha, solver="svd", fit_intercept=ds.fit_intercept)
-    ridge.fit(ds.X @ L, ds.y, sample_weight=ds.sample_weight)
-    coef = L @ ridge.coef_
-    return np.concatenate([[ridge.intercept_], coef]) if ds.fit_intercept else coef
-
-
-SUFFSTAT_ROWS = 10_000
-"""Above this many rows NUTS samples the twin through its sufficient statistics (the same posterior at
-``O(p**2)`` per gradient instead of ``O(n p)``): at n = 1e5, p = 50 they sampled in 0.44 s where the row-wise
-likelihood took 189 s (``results/performance/suffstat.csv``)."""
-
-
-def likelihood_for(ds: Dataset) -> str:
-    """``"suffstat"`` above :data:`SUFFSTAT_ROWS` rows, else the row-wise likelihood."""
-    return "suffstat" if len(ds.y) > SUFFSTAT_ROWS else "rows"
-
-
-def path_table(case: Case, noise: str, alphas, default_map_every: int) -> tuple[pd.DataFrame, dict]:
-    """Every fit along the path for one case and noise setting, with the seconds spent compiling and fitting.
+def path_table(case: Case, noise: str, alphas, default_map_every: int) -> pd.DataFrame:
+    """Every fit along the path for one case and noise setting (with the seconds spent compiling and fitting,
+    which ``write_csv`` moves to ``timings/``).
 
     One compiled model (``ridge_alpha`` is ``pm.Data``) serves every alpha > 0; alpha = 0 is a flat prior,
     a model of its own. ``pm.find_MAP`` recompiles the model at every call (about 0.5 s each, 95% of it
@@ -155,29 +118,27 @@ def path_table(case: Case, noise: str, alphas, default_map_every: int) -> tuple[
     """
     ds = case.dataset
     kwargs = case.model_kwargs(ds.noise_sigma if noise == "known" else None)
-    seconds = {"compile": 0.0, "fit": 0.0, "n_fits": 0}
-    models = {}
-    rows = []
+    clock, models, rows = Stopwatch(), {}, []
     for i, alpha in enumerate(alphas):
         structure = "flat" if alpha == 0 else "normal"
+        clock.lap()
         if structure not in models:
-            start = time.perf_counter()
             model = linear_regression(
-                ds.X, ds.y, ridge_alpha=alpha, likelihood=likelihood_for(ds), **kwargs
+                ds.X, ds.y, ridge_alpha=alpha, likelihood=likelihood_for(len(ds.y)), **kwargs
             )
             models[structure] = (model, PreciseMAP(model))
-            seconds["compile"] += time.perf_counter() - start
         model, precise_map = models[structure]
-        start = time.perf_counter()
+        seconds = {"compile_seconds": clock.lap()}
         if alpha > 0:
             pm.set_data({"ridge_alpha": alpha}, model=model)
         map_precise = coefficients(precise_map())
-        seconds["fit"] += time.perf_counter() - start
-        seconds["n_fits"] += 1
+        seconds["map_seconds"] = clock.lap()
         posterior = linear_posterior(ds.X, ds.y, ridge_alpha=alpha, **kwargs)
         k = posterior.mean.size
         columns = {
-            "ridge": ridge_reference(case, alpha),
+            "ridge": registry.ridge_reference(
+                ds.X, ds.y, ridge_alpha=alpha, **case.reference_kwargs()
+            ),
             "map_default": (
                 coefficients(map_default(model))
                 if i % default_map_every == 0
@@ -189,98 +150,24 @@ def path_table(case: Case, noise: str, alphas, default_map_every: int) -> tuple[
         }
         for j, feature in enumerate(posterior.names):
             row = {"dataset": ds.name, "prior": case.prior, "noise": noise, "alpha": alpha}
-            rows.append(row | {"feature": feature} | {k: v[j] for k, v in columns.items()})
-    return pd.DataFrame(rows), seconds
-
-
-def compile_once_timing(case: Case, alphas) -> dict:
-    """Seconds per alpha, side by side on the same case (unknown noise) and alphas: rebuilding and
-    recompiling the model for each alpha, against ``pm.set_data`` on one compiled model (its compilation and
-    first call excluded: they are paid once per path)."""
-    ds, kwargs = (
-        case.dataset,
-        case.model_kwargs(None) | {"likelihood": likelihood_for(case.dataset)},
-    )
-    start = time.perf_counter()
-    for alpha in alphas:
-        PreciseMAP(linear_regression(ds.X, ds.y, ridge_alpha=alpha, **kwargs))()
-    rebuild = (time.perf_counter() - start) / len(alphas)
-    model = linear_regression(ds.X, ds.y, ridge_alpha=alphas[0], **kwargs)
-    precise_map = PreciseMAP(model)
-    precise_map()
-    start = time.perf_counter()
-    for alpha in alphas:
-        pm.set_data({"ridge_alpha": alpha}, model=model)
-        precise_map()
-    return {
-        "rebuild_per_alpha": rebuild,
-        "compiled_per_alpha": (time.perf_counter() - start) / len(alphas),
-    }
-
-
-def nuts_table(case: Case, config: Config, seeds) -> tuple[pd.DataFrame, dict]:
-    """NUTS (nutpie, compiled once per noise setting) at ``config.nuts_alphas`` vs the exact posterior."""
-    ds = case.dataset
-    rows, posteriors = [], {}
-    seeds = iter(seeds)
-    likelihood = likelihood_for(ds)
-    for noise in ("known", "unknown"):
-        kwargs = case.model_kwargs(ds.noise_sigma if noise == "known" else None)
-        model = linear_regression(
-            ds.X, ds.y, ridge_alpha=config.nuts_alphas[0], likelihood=likelihood, **kwargs
-        )
-        compiled = compile_nuts(model)
-        for alpha in config.nuts_alphas:
-            idata = sample_nuts(
-                compiled,
-                seed=int(next(seeds)),
-                draws=config.draws,
-                tune=config.tune,
-                chains=config.chains,
-                ridge_alpha=np.asarray(alpha, dtype=float),
-            )
-            exact = linear_posterior(ds.X, ds.y, ridge_alpha=alpha, **kwargs)
-            draws = posterior_coefficients(idata)
-            diagnostics = convergence(idata)._asdict()
-            z, ratio = mean_z_scores(draws, exact.mean), sd_ratio(draws, exact.sd)
-            for j, feature in enumerate(exact.names):
-                rows.append(
-                    {"dataset": ds.name, "noise": noise, "alpha": alpha, "feature": feature}
-                    | {"exact_mean": exact.mean[j], "nuts_mean": draws[..., j].mean()}
-                    | {"exact_sd": exact.sd[j], "nuts_sd": draws[..., j].std(ddof=1)}
-                    | {"mean_z": z[j], "sd_ratio": ratio[j]}
-                    | diagnostics
-                )
-            posteriors[noise] = idata
-    return pd.DataFrame(rows), posteriors
-
-
-class Result(NamedTuple):
-    path: pd.DataFrame
-    nuts: pd.DataFrame
-    posteriors: dict
-    seconds: dict
-
-
-def z_bound(k: int, family_rate: float = 0.001) -> float:
-    """The bound on the largest of ``k`` independent |z|-scores that a correct sampler exceeds by chance
-    with probability at most ``family_rate`` (Bonferroni)."""
-    return float(scipy.stats.norm.isf(family_rate / (2 * k)))
+            row |= {"feature": feature} | {k: v[j] for k, v in columns.items()}
+            rows.append(row | seconds)
+    return pd.DataFrame(rows)
 
 
 def least_squares_exists(ds: Dataset) -> bool:
-    """Whether alpha = 0 (a flat prior) has a proper posterior with finite SDs: a centered design of full
-    column rank and more rows than coefficients. A constant or collinear column, or p >= n, rules it out."""
-    n, p = ds.X.shape
-    centered = ds.X - ds.X.mean(axis=0) if ds.fit_intercept else ds.X
-    return p < n - ds.fit_intercept and np.linalg.matrix_rank(centered) == p
+    """Whether alpha = 0 (a flat prior) has a proper posterior with finite SDs (the twin's own test)."""
+    try:
+        registry.check_least_squares(ds.X, ds.sample_weight, ds.fit_intercept, known_noise=False)
+    except DataError:
+        return False
+    return True
 
 
-def run(config: Config, user_data: Dataset | None = None) -> Result:
-    """Fit every case along the path, sample NUTS on the first case, time compile-once vs rebuild."""
+def run(config: Config, user_data: Dataset | None = None) -> pd.DataFrame:
+    """Fit every case along the path, known and unknown noise."""
     cases = make_cases(config, user_data)
-    tables, compile_seconds, fit_seconds, n_fits = [], 0.0, 0.0, 0
-    start = time.perf_counter()
+    tables = []
     for i, case in enumerate(cases, start=1):
         alphas = ((0.0,) if least_squares_exists(case.dataset) else ()) + tuple(
             alpha for alpha in config.alphas if alpha > 0
@@ -289,33 +176,12 @@ def run(config: Config, user_data: Dataset | None = None) -> Result:
             _cli.progress(
                 f"path {i}/{len(cases)}: {case.dataset.name} ({case.prior} prior, {noise} noise)"
             )
-            table, seconds = path_table(case, noise, alphas, config.default_map_every)
-            tables.append(table)
-            compile_seconds += seconds["compile"]
-            fit_seconds += seconds["fit"]
-            n_fits += seconds["n_fits"]
-    path_seconds = time.perf_counter() - start
+            tables.append(path_table(case, noise, alphas, config.default_map_every))
+    return pd.concat(tables, ignore_index=True)
 
-    positive = [alpha for alpha in config.alphas if alpha > 0]
-    timing_alphas = positive[:: max(1, len(positive) // config.rebuild_alphas)][
-        : config.rebuild_alphas
-    ]
-    timing = compile_once_timing(cases[0], timing_alphas)
 
-    _cli.progress(
-        f"NUTS on {cases[0].dataset.name} at {len(config.nuts_alphas)} alphas, known and unknown noise"
-    )
-    start = time.perf_counter()
-    nuts_seeds = np.random.default_rng(config.seed).spawn(3)[2].integers(2**31, size=64)
-    nuts, posteriors = nuts_table(cases[0], config, nuts_seeds)
-    seconds = {
-        "path": path_seconds,
-        "path_compile": compile_seconds,
-        "path_fit_per_alpha": fit_seconds / n_fits,
-        **timing,
-        "nuts": time.perf_counter() - start,
-    }
-    return Result(pd.concat(tables, ignore_index=True), nuts, posteriors, seconds)
+KEYS = ["dataset", "prior", "noise", "alpha"]
+"""The columns that name one fit of the path table."""
 
 
 def fit_errors(path: pd.DataFrame) -> pd.DataFrame:
@@ -335,43 +201,27 @@ def fit_errors(path: pd.DataFrame) -> pd.DataFrame:
             }
         )
 
-    keys = ["dataset", "prior", "noise", "alpha"]
-    return path.groupby(keys, sort=False)[path.columns.drop(keys)].apply(errors).reset_index()
+    values = [c for c in path.columns if c not in KEYS and not is_timing(c)]
+    return path.groupby(KEYS, sort=False)[values].apply(errors).reset_index()
 
 
-def summarize(result: Result, config: Config) -> tuple[dict, dict]:
+def summarize(path: pd.DataFrame, config: Config) -> tuple[dict, dict]:
     """Headline metrics and pass/fail checks against the issue's targets."""
-    errors = fit_errors(result.path)
-    nuts = result.nuts
-    speedup = result.seconds["rebuild_per_alpha"] / result.seconds["compiled_per_alpha"]
+    errors = fit_errors(path)
     metrics = {
         "max_rel_err_map_precise": errors.map_precise_vs_ridge.max(),
         "max_rel_err_map_precise_vs_exact": errors.map_precise_vs_exact.max(),
         "max_rel_err_map_default": errors.map_default_vs_ridge.max(),
         "median_rel_err_map_default": errors.map_default_vs_ridge.median(),
         "max_rel_err_exact_mean": errors.exact_vs_ridge.max(),
-        "max_nuts_mean_z": nuts.mean_z.max(),
-        "max_nuts_sd_ratio_err": (nuts.sd_ratio - 1.0).abs().max(),
-        "max_nuts_rhat": nuts.rhat_max.max(),
-        "min_nuts_ess_bulk": nuts.ess_bulk_min.min(),
-        "nuts_divergences": int(nuts.drop_duplicates(["noise", "alpha"]).divergences.sum()),
-        "path_seconds_per_alpha": result.seconds["path_fit_per_alpha"],
-        "path_speedup_vs_rebuild": speedup,
+        "path_seconds_per_alpha": path.drop_duplicates(KEYS).map_seconds.mean(),
         "n_fits": len(errors),
-        "n_nuts_fits": len(nuts.drop_duplicates(["noise", "alpha"])),
     }
     checks = diagnostics.checks(
         {
             "precise_map_vs_ridge": (metrics["max_rel_err_map_precise"], "<=", 1e-8),
             "precise_map_vs_exact": (metrics["max_rel_err_map_precise_vs_exact"], "<=", 1e-8),
             "exact_mean_vs_ridge": (metrics["max_rel_err_exact_mean"], "<=", 1e-10),
-            # The largest of k |z|-scores (fits x coefficients): Bonferroni at a 0.1% family-wise rate, 4.44
-            # MCSE for the published k = 110. A flat 4 failed on 1 seed in 20 (4.20; make seed-study).
-            "nuts_mean_within_mcse": (metrics["max_nuts_mean_z"], "<=", z_bound(len(nuts))),
-            "nuts_sd_within_10_percent": (metrics["max_nuts_sd_ratio_err"], "<=", 0.10),
-            "nuts_rhat": (metrics["max_nuts_rhat"], "<=", 1.01),
-            "nuts_ess_bulk": (metrics["min_nuts_ess_bulk"], ">=", 400),
-            "nuts_no_divergences": (metrics["nuts_divergences"], "<=", 0),
         }
     )
     return metrics, checks
@@ -396,9 +246,7 @@ def plot_path(path: pd.DataFrame, dataset: str):
         )
         ax.plot(f.alpha, f.ridge, color=color, label=feature)
         ax.plot(f.alpha, f.map_precise, "o", color=color, markersize=3)
-    ax.set_xscale("log")
-    ax.set_xlabel("Ridge alpha (scikit-learn convention)")
-    ax.set_ylabel("coefficient")
+    ax.set(xscale="log", xlabel="Ridge alpha (scikit-learn convention)", ylabel="coefficient")
     ax.set_title(
         f"{dataset}: Ridge path (lines) = precise MAP (dots); band: 90% posterior interval"
     )
@@ -455,26 +303,16 @@ def findings(metrics: dict) -> list[str]:
         f"{metrics['median_rel_err_map_default']:.1e}, its worst {metrics['max_rel_err_map_default']:.0%} "
         "(on the badly scaled design, columns 1e6 apart, where that stopping rule is met far from the "
         "mode); hence the precise MAP.",
-        f"NUTS on diabetes ({metrics['n_nuts_fits']} fits) agrees with the exact posterior: the largest "
-        f"|mean - exact| is {metrics['max_nuts_mean_z']:.2f} Monte Carlo standard errors, SDs within "
-        f"{metrics['max_nuts_sd_ratio_err']:.1%}, R-hat at most {metrics['max_nuts_rhat']:.3f}, "
-        f"{metrics['nuts_divergences']} divergences.",
     ]
 
 
-def artifacts(result: Result, config: Config) -> _cli.Artifacts:
-    dataset = result.path.dataset.iloc[0]
+def artifacts(path: pd.DataFrame, config: Config) -> _cli.Artifacts:
+    dataset = path.dataset.iloc[0]
     return _cli.Artifacts(
-        tables={
-            "path.csv": result.path.set_index(["dataset", "prior", "noise", "alpha", "feature"]),
-            "nuts.csv": result.nuts.set_index(["dataset", "noise", "alpha", "feature"]),
-        },
+        tables={"path.csv": path.set_index([*KEYS, "feature"])},
         figures={
-            "path.png": plot_path(result.path, dataset),
-            "map_error.png": plot_errors(result.path),
-        },
-        posteriors={
-            f"posterior_{noise}_noise.nc": idata for noise, idata in result.posteriors.items()
+            "path.png": plot_path(path, dataset),
+            "map_error.png": plot_errors(path),
         },
     )
 
@@ -497,12 +335,9 @@ def read_options(args, config: Config) -> tuple[Config, dict]:
         user_data = datasets.read_csv(args.data, args.target)
     if args.alphas is not None:
         alphas = parse_alphas(args.alphas)
-        positive = tuple(a for a in alphas if a > 0)
-        if not positive:
+        if not any(a > 0 for a in alphas):
             raise DataError("--alphas needs at least one alpha > 0")
-        config = replace(
-            config, alphas=alphas, nuts_alphas=positive[:: max(1, len(positive) // 5)][:5]
-        )
+        config = replace(config, alphas=alphas)
     return config, {"user_data": user_data}
 
 

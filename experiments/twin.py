@@ -31,6 +31,9 @@ evidence; the features it prunes have coefficient 0 and no spread). ``--estimato
 posterior is that of the decision function (the predictions are the decision function, not probabilities).
 ``--estimator quantile`` takes ``--alpha`` and ``--quantile`` (default 0.5): the asymmetric Laplace twin of
 ``QuantileRegressor`` (:mod:`models.quantile`); its "mean" columns are the conditional quantile ``x beta + b0``.
+``--estimator gamma`` (y > 0) and ``--estimator tweedie`` with ``--power`` (default 1.5: exact zeros allowed; 0,
+2 and 3 too) take ``--alpha``: the twins of ``GammaRegressor`` and ``TweedieRegressor`` (log link), their
+dispersion sampled with the coefficients (:mod:`models.tweedie`).
 
 Text columns are categories, one-hot encoded before the estimator (a ColumnTransformer: the twin of the final
 step on the encoded design); ``--formula`` builds the design with formulaic instead; ``--weights COLUMN`` passes
@@ -70,6 +73,7 @@ from models import data as datasets
 from models.data import DataError
 from models.registry import KINDS
 from models.results import result_set, write_csv, write_figure, write_metadata, write_posterior
+from models.tweedie import check_power
 from models.twin import TwinFit, fit_twin
 
 NAME = "twin"
@@ -85,6 +89,7 @@ class Config:
     C: float | None = None
     l1_ratio: float = 0.0
     quantile: float | None = None
+    power: float | None = None
     standardize: bool = False
     seed: int = 20261126
     draws: int = 2000
@@ -138,6 +143,11 @@ def make_estimator(config: Config, table: Table | None = None):
         if not 0.0 < config.quantile < 1.0:
             raise DataError(f"quantile must be in (0, 1), got {config.quantile:g}")
         estimator.set_params(quantile=config.quantile)
+    if config.power is not None:
+        if "power" not in estimator.get_params():
+            raise DataError(f"--power is for tweedie; {config.estimator} {takes}")
+        check_power(config.power)
+        estimator.set_params(power=config.power)
     if table is not None and not table.fit_intercept:
         estimator.set_params(fit_intercept=False)
     if table is not None and table.text_columns:
@@ -416,7 +426,7 @@ def main(argv=None) -> int:
         "--alpha",
         type=float,
         default=None,
-        help="ridge, ridge_classifier, lasso, poisson, quantile penalty",
+        help="ridge, ridge_classifier, lasso, poisson, gamma, tweedie, quantile penalty",
     )
     penalty.add_argument(
         "--C", type=float, default=None, help="logistic inverse penalty (inf: none)"
@@ -426,6 +436,9 @@ def main(argv=None) -> int:
     )
     parser.add_argument(
         "--quantile", type=float, default=None, help="quantile: the quantile in (0, 1) (0.5)"
+    )
+    parser.add_argument(
+        "--power", type=float, default=None, help="tweedie: the Tweedie power (1.5; 0, 2 or 3)"
     )
     parser.add_argument(
         "--standardize", action="store_true", help="fit Pipeline(StandardScaler(), estimator)"
@@ -456,6 +469,7 @@ def main(argv=None) -> int:
         C=args.C,
         l1_ratio=args.l1_ratio,
         quantile=args.quantile,
+        power=args.power,
         standardize=args.standardize,
     )
     if args.seed is not None:

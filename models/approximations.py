@@ -25,7 +25,7 @@ Approximations compiled once per model (data are ``pm.Data``: ``pm.set_data`` an
 * :func:`pmx_laplace`: pymc-extras' own ``fit_laplace``, as a :class:`Gaussian`, to compare against.
 
 Simulation-based calibration (Talts et al. 2018): :func:`sbc_ranks`, :func:`rank_uniformity`,
-:func:`ecdf_difference`.
+:func:`ecdf_difference` and the band it stays in when calibrated, :func:`ecdf_band`.
 """
 
 import warnings
@@ -455,6 +455,15 @@ def ecdf_difference(ranks, n_draws: int, grid=None) -> tuple[np.ndarray, np.ndar
     return grid, ecdf - grid[:, None]
 
 
+def ecdf_band(n_datasets: int, level: float = 0.95) -> float:
+    """Half-width of the ``level`` band of ``ECDF(u) - u`` over all ``u``, for one ECDF of ``n_datasets``
+    uniform values: the asymptotic Kolmogorov-Smirnov quantile over ``sqrt(n_datasets)`` (1.358 at 95%).
+
+    It holds for one coefficient's line; with several lines, more of them leave it by chance.
+    """
+    return float(scipy.stats.kstwobign.ppf(level) / np.sqrt(n_datasets))
+
+
 __all__ = [
     "Gaussian",
     "Laplace",
@@ -463,6 +472,7 @@ __all__ = [
     "Uniformity",
     "correlation_error",
     "draws_w2",
+    "ecdf_band",
     "ecdf_difference",
     "empirical_w2",
     "fitted_gaussian",

@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+import scipy.special
 from sklearn.datasets import load_diabetes
 
 
@@ -72,6 +73,21 @@ def standard_regression(n: int, p: int, rng: np.random.Generator) -> tuple[np.nd
     X = rng.standard_normal((n, p))
     y = 1.0 + X @ rng.standard_normal(p) + rng.standard_normal(n)
     return X, y
+
+
+def raw_user_table(rng: np.random.Generator, n: int = 200):
+    """A table as users have them: a year (2000-2020), an income (log-normal, ~2e4) and an age (20-70).
+
+    Returns the features, a binary outcome and a count outcome, both driven by the centered features.
+    """
+    year = rng.integers(2000, 2021, n).astype(float)
+    income = rng.lognormal(10.0, 0.5, n)
+    age = rng.uniform(20.0, 70.0, n)
+    X = pd.DataFrame({"year": year, "income": income, "age": age})
+    eta = 0.1 * (year - 2010) + 2e-5 * (income - 22_000) - 0.02 * (age - 45)
+    clicked = (rng.random(n) < scipy.special.expit(eta)).astype(float)
+    visits = rng.poisson(np.exp(0.5 + 0.5 * eta)).astype(float)
+    return X, clicked, visits
 
 
 SIMULATED_DESIGNS = {

@@ -5,11 +5,13 @@
 * Sampler accuracy: ``|mean - exact| / MCSE`` and ``|quantile - exact| / MCSE``, z-scores, and the ratio of
   sampled to exact SD.
 * Posterior shape: where each marginal's mean and median lie from the joint mode, in posterior SDs.
+* Dependence: the correlation of every pair of coefficients, in the draws and exact.
 """
 
 from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 import scipy.stats
 
 
@@ -148,6 +150,34 @@ def marginal_summary(draws, mode) -> dict:
     }
 
 
+def correlation_table(draws, exact_cov, names) -> pd.DataFrame:
+    """Posterior correlation of every pair of coefficients: in the draws and from the exact covariance.
+
+    Parameters
+    ----------
+    draws : array_like, shape (..., k)
+        Posterior draws of ``k`` coefficients (any leading chain and draw axes, pooled).
+    exact_cov : array_like, shape (k, k)
+        The exact posterior covariance of the same coefficients.
+    names : sequence of str
+        The ``k`` coefficients' names.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per pair ``j < l`` (index ``feature``, ``other_feature``), columns ``exact`` and ``nuts``.
+    """
+    names = list(names)
+    nuts = np.corrcoef(np.asarray(draws).reshape(-1, len(names)), rowvar=False)
+    cov = np.asarray(exact_cov)
+    exact = cov / np.outer(np.sqrt(np.diag(cov)), np.sqrt(np.diag(cov)))
+    a, b = np.triu_indices(len(names), k=1)
+    index = pd.MultiIndex.from_arrays(
+        [np.array(names)[a], np.array(names)[b]], names=["feature", "other_feature"]
+    )
+    return pd.DataFrame({"exact": exact[a, b], "nuts": nuts[a, b]}, index=index)
+
+
 def checks(targets: dict) -> dict:
     """Pass/fail records for ``metadata.json`` from ``{name: (value, "<=" or ">=", bound)}``.
 
@@ -158,3 +188,11 @@ def checks(targets: dict) -> dict:
         passed = value <= bound if op == "<=" else value >= bound
         records[name] = {"value": value, "target": f"{op} {bound:g}", "passed": bool(passed)}
     return records
+
+
+def z_bound(k: int, family_rate: float = 0.001) -> float:
+    """The bound on the largest of ``k`` independent |z|-scores that a correct sampler exceeds by chance
+    with probability at most ``family_rate`` (Bonferroni): 4.44 for ``k = 110`` at 0.1%."""
+    import scipy.stats
+
+    return float(scipy.stats.norm.isf(family_rate / (2 * k)))

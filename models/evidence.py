@@ -23,12 +23,15 @@ cancellation at small or large ``alpha``).
 
 :func:`hierarchical_linear_regression` puts priors on the prior scale ``tau`` and the noise ``sigma`` instead
 of fixing them; :func:`hyperposterior` is its reference answer: the exact posterior of ``(sigma, alpha)`` by
-quadrature on a grid, with the coefficients' posterior mean as a mixture of Ridge fits.
+quadrature on a grid, with the coefficients' posterior mean as a mixture of Ridge fits;
+:func:`nuts_against_quadrature` measures sampled draws against it in Monte Carlo standard errors.
 """
 
+import warnings
 from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 import pymc as pm
 import scipy.integrate
 import scipy.linalg
@@ -36,7 +39,9 @@ import scipy.optimize
 import scipy.special
 import scipy.stats
 
+from models.diagnostics import mean_z_scores, quantile_z_scores
 from models.exact import NOISE_PRIOR, WhitenedDesign, noise_prior_terms
+from models.fit import map_default, posterior_coefficients
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -399,6 +404,75 @@ def hyperposterior(
     step = np.gradient(log_alpha)
     coef_mean = (alpha_density * step) @ ridge_means / np.sum(alpha_density * step)
     return Hyperposterior(log_alpha, alpha_density, alpha_cdf, coef_mean, log_tau, tau_density)
+
+
+def nuts_against_quadrature(idata, exact: Hyperposterior, probs=(0.05, 0.5, 0.95)) -> dict:
+    """Draws of the hierarchical twin against :func:`hyperposterior`, in Monte Carlo standard errors.
+
+    Parameters
+    ----------
+    idata : DataTree or mapping
+        Posterior draws with ``ridge_alpha``, ``intercept`` and ``beta`` (``(chain, draw)`` leading axes).
+    exact : Hyperposterior
+    probs : sequence of float
+        The quantile levels of ``alpha`` to compare (on the log scale, where they are the same quantiles).
+
+    Returns
+    -------
+    dict
+        For each level, ``alpha_qNN_nuts``, ``alpha_qNN_exact`` and ``alpha_qNN_z`` (``NN`` the level in
+        percent; ``z`` = |sampled - exact| / MCSE of the quantile of ``log alpha``), then
+        ``coef_mean_z_max``, the largest |posterior mean - exact mean| of a coefficient in MCSE.
+    """
+    log_alpha = np.log(idata["posterior"]["ridge_alpha"].values)
+    exact_q = np.log(exact.alpha_quantile(probs))
+    z = quantile_z_scores(log_alpha, exact_q, probs)
+    row = {}
+    for q, nuts_q, exact_q_, z_q in zip(
+        probs, np.quantile(log_alpha, probs), exact_q, z, strict=True
+    ):
+        tag = f"q{int(round(100 * q)):02d}"
+        row |= {f"alpha_{tag}_nuts": np.exp(nuts_q), f"alpha_{tag}_exact": np.exp(exact_q_)}
+        row |= {f"alpha_{tag}_z": z_q}
+    row["coef_mean_z_max"] = float(
+        mean_z_scores(posterior_coefficients(idata), exact.coef_mean).max()
+    )
+    return row
+
+
+def hierarchical_find_map(X, y, start_tau_factors=(1.0,)) -> pd.DataFrame:
+    """``find_MAP`` (PyMC's defaults, :func:`models.fit.map_default`) on both parametrizations of
+    :func:`hierarchical_linear_regression`, from ``tau``'s default start times each of ``start_tau_factors``.
+
+    The centered joint density grows without bound as ``tau -> 0`` (:func:`profile_log_joint`), so where the
+    optimizer stops on it depends on where it starts.
+
+    Returns
+    -------
+    DataFrame
+        One row per (parametrization, start): ``parametrization``, ``start_tau``, and the ``tau``, ``sigma``,
+        ``alpha`` and ``beta_norm`` (the Euclidean norm of ``beta``) where it stopped.
+    """
+    rows = []
+    for noncentered in (False, True):
+        model = hierarchical_linear_regression(X, y, noncentered=noncentered)
+        default_tau = float(np.exp(model.initial_point()["tau_log__"]))
+        for factor in start_tau_factors:
+            model.set_initval(model["tau"], default_tau * factor)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # overflow on the way to tau -> 0
+                values = map_default(model)
+            rows.append(
+                {
+                    "parametrization": "noncentered" if noncentered else "centered",
+                    "start_tau": default_tau * factor,
+                    "tau": float(values["tau"]),
+                    "sigma": float(values["sigma"]),
+                    "alpha": float(values["ridge_alpha"]),
+                    "beta_norm": float(np.linalg.norm(values["beta"])),
+                }
+            )
+    return pd.DataFrame(rows)
 
 
 def _ridge_mean(X, y, alpha):

@@ -13,11 +13,12 @@ from typing import NamedTuple
 
 import arviz_stats as azs
 import numpy as np
-import scipy.stats
 import xarray as xr
 
 from models.diagnostics import convergence
 from models.fit import posterior_coefficients
+
+HALF_LOG_2PI = float(np.log(2.0 * np.pi) / 2.0)
 
 
 def _noise_variance(idata, noise_sigma):
@@ -64,8 +65,11 @@ def pointwise_chunks(
         mu = beta @ X[rows].T
         if fit_intercept:
             mu += intercept[..., None]
+        # The standard normal's log density at the standardized residual, less log(scale): the same
+        # operations as scipy.stats.norm.logpdf, without its argument checks (several times faster here).
         scale = np.sqrt(variance / weights[rows])
-        yield rows, scipy.stats.norm.logpdf(y[rows], loc=mu, scale=scale)
+        z = (y[rows] - mu) / scale
+        yield rows, -0.5 * z**2 - HALF_LOG_2PI - np.log(scale)
 
 
 def with_log_likelihood(idata, X, y, **kwargs):

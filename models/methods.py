@@ -6,9 +6,12 @@ compiles and how it fits the model's *current* data (``pm.Data``: ``pm.set_data`
 :class:`Compiled` builds each compiled object once per model and shares it: the MAP and the Laplace
 approximation use one :class:`models.fit.PreciseMAP`. :func:`fit_timed` runs one method and splits its wall
 time into compile and fit; :func:`seeds_for` gives a method seeds derived from its name, so that switching
-one method off changes no other method's draws; :func:`calibration_ranks` refits a method on simulated data
-sets for simulation-based calibration. :class:`Reference` is what they are scored against: the exact
-posterior of the known-sigma linear twin (:func:`exact_reference`) or a long NUTS run (:func:`nuts_reference`).
+one method off changes no other method's draws. :func:`fit_methods` fits every method of the table on a
+model and :func:`score_fits` scores the fits; :func:`calibration_ranks` refits a method on simulated data
+sets for simulation-based calibration, :func:`calibrate` several methods, with a test of their ranks.
+:class:`Reference` is what they are scored against: the exact posterior of the known-sigma linear twin
+(:func:`exact_reference`) or a long NUTS run (:func:`nuts_reference`, on :func:`breast_cancer_twin`, say),
+whose convergence :func:`reference_targets` checks; :func:`known_sigma_datasets` simulates from the first.
 
 The model must be a twin with a ``y_observed`` ``pm.Data`` and coefficients ``intercept`` and ``beta``.
 """
@@ -21,12 +24,16 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 import pymc as pm
+from sklearn.datasets import load_breast_cancer
 
 from models import approximations as approx
 from models.diagnostics import convergence
 from models.exact import linear_posterior
 from models.fit import coefficients, compile_nuts, posterior_coefficients, sample_nuts
+from models.glm import logistic_regression
+from models.glm_data import standardize
 from models.linear import linear_regression
 
 METHODS = (
@@ -60,6 +67,10 @@ class Reference(NamedTuple):
     draws: np.ndarray | None = None
     check: dict | None = None
 
+    def method_table(self, budget: "Budget") -> dict[str, "Method"]:
+        """:func:`method_table` of the model, with the methods that need its exact posterior if it has one."""
+        return method_table(self.model, budget, exact_posterior=self.exact_posterior)
+
 
 def exact_reference(dataset, *, ridge_alpha: float) -> Reference:
     """The known-sigma linear twin of a :class:`models.data.Dataset` (its ``noise_sigma`` known) and its
@@ -79,6 +90,49 @@ def nuts_reference(model: pm.Model, *, seed: int, draws: int, chains: int) -> Re
     check = convergence(idata)._asdict() | {"draws": int(samples.shape[0] * samples.shape[1])}
     names = ("intercept", *model.coords["feature"])
     return Reference(model, names, approx.fitted_gaussian(samples), None, samples, check)
+
+
+def reference_targets(check: dict, *, min_draws: int) -> dict:
+    """What a NUTS reference's ``check`` must pass to be one, as :func:`models.diagnostics.checks` targets
+    (by name: ``draws``, ``rhat``, ``ess_bulk``, ``divergences``): at least ``min_draws`` draws, R-hat at
+    most 1.01, bulk ESS at least 1,000 and no divergence."""
+    return {
+        "draws": (check["draws"], ">=", min_draws),
+        "rhat": (check["rhat_max"], "<=", 1.01),
+        "ess_bulk": (check["ess_bulk_min"], ">=", 1000),
+        "divergences": (check["divergences"], "<=", 0),
+    }
+
+
+def known_sigma_datasets(
+    dataset, *, ridge_alpha: float, size: int, rng
+) -> tuple[np.ndarray, np.ndarray]:
+    """``size`` data sets from the prior of :func:`exact_reference`'s twin on ``dataset``'s fixed design.
+
+    ``beta ~ N(0, sigma**2 / ridge_alpha)``, ``y = X beta + sigma * eps`` with the data set's known
+    ``noise_sigma`` (:func:`models.calibration.linear_prior_datasets` draws sigma too). The intercept's prior
+    is flat: its truth is fixed at 0, which location equivariance allows.
+
+    Returns
+    -------
+    truth : ndarray, shape (size, 1 + p)
+        Intercept first.
+    y : ndarray, shape (size, n)
+    """
+    X, sigma = dataset.X, dataset.noise_sigma
+    beta = rng.standard_normal((size, X.shape[1])) * sigma / np.sqrt(ridge_alpha)
+    y = beta @ X.T + sigma * rng.standard_normal((size, X.shape[0]))
+    return np.column_stack([np.zeros(size), beta]), y
+
+
+def breast_cancer_twin(logistic_C: float) -> pm.Model:
+    """The logistic twin on scikit-learn's breast_cancer, all 569 patients: y = 1 for malignant, the 30
+    features standardized (names with underscores for spaces)."""
+    bunch = load_breast_cancer()
+    X, _ = standardize(bunch.data)
+    names = tuple(f.replace(" ", "_") for f in bunch.feature_names)
+    y = (bunch.target == 0).astype(float)
+    return logistic_regression(X, y, logistic_C=logistic_C, feature_names=names)
 
 
 class Budget(NamedTuple):
@@ -262,6 +316,40 @@ def fit_timed(method: Method, compiled: Compiled, seed: int) -> Fitted:
     return Fitted(estimate, record, compile_seconds + max(first - fit_seconds, 0.0), fit_seconds)
 
 
+def fit_methods(
+    reference: Reference, budget: Budget, compiled: Compiled, *, seed: int, model: str, only=None
+) -> dict[str, Fitted]:
+    """Every method of :func:`method_table` that applies to ``reference`` (those in ``only``, if given),
+    in the table's order, fitted by :func:`fit_timed`, each seeded by ``seeds_for(seed, model, method)``.
+
+    ``compiled`` holds what was compiled for ``reference.model`` (with ``budget``); ``model`` names it.
+    """
+    table = reference.method_table(budget)
+    return {
+        method: fit_timed(table[method], compiled, *seeds_for(seed, model, method))
+        for method in table
+        if only is None or method in only
+    }
+
+
+def score_fits(fitted: dict[str, Fitted], reference: Reference, **keys) -> tuple[list, list]:
+    """Rows scoring each fit against ``reference.gaussian`` (:func:`models.approximations.score`).
+
+    Returns one row per method (``keys``, e.g. ``model=name``, then ``method``, the scores, and the compile
+    and fit seconds) and one row per (method, coefficient) with its ``sd_ratio``.
+    """
+    rows, ratio_rows = [], []
+    for method, fit in fitted.items():
+        scores, ratios = approx.score(fit.estimate, reference.gaussian)
+        times = {"compile_seconds": fit.compile_seconds, "fit_seconds": fit.fit_seconds}
+        rows.append(keys | {"method": method} | scores | times)
+        ratio_rows += [
+            keys | {"method": method, "coefficient": c, "sd_ratio": r}
+            for c, r in zip(reference.names, ratios, strict=True)
+        ]
+    return rows, ratio_rows
+
+
 def calibration_ranks(method: Method, compiled: Compiled, truth, datasets, seeds, n_draws: int):
     """Simulation-based calibration ranks of one method (:func:`models.approximations.sbc_ranks`).
 
@@ -290,3 +378,55 @@ def calibration_ranks(method: Method, compiled: Compiled, truth, datasets, seeds
             estimate = estimate.draws(np.random.default_rng(seed), n_draws)
         draws[i] = np.reshape(estimate, (n_draws, -1))
     return approx.sbc_ranks(truth, draws)
+
+
+def calibrate(
+    chosen: dict[str, Method],
+    compiled: Compiled,
+    truth,
+    datasets,
+    *,
+    seed: int,
+    n_draws: int,
+    bins: int,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[dict, pd.DataFrame]:
+    """Simulation-based calibration of several methods on the same data sets, each tested for uniform ranks.
+
+    The model's ``y_observed`` is set to each data set in turn and restored at the end.
+
+    Parameters
+    ----------
+    chosen : dict of str to Method
+        The methods by name; ``name`` refits data set ``i`` with ``seeds_for(seed, "sbc", name, n)[i]``.
+    compiled, truth, datasets, n_draws
+        As for :func:`calibration_ranks`.
+    bins : int
+        Of :func:`models.approximations.rank_uniformity`.
+    progress : callable or None
+        Called with a line saying which method starts.
+
+    Returns
+    -------
+    ranks : dict of str to ndarray of int, shape (n_datasets, k)
+    table : pandas.DataFrame
+        One row per (method, coefficient): ``chi2`` and ``p_value`` of its ranks, the method's Bonferroni
+        ``p_value_bonferroni`` over the coefficients and its ``seconds``.
+    """
+    observed = compiled.model["y_observed"].get_value()
+    ranks, rows = {}, []
+    for name, method in chosen.items():
+        if progress is not None:
+            progress(f"SBC: {name} on {len(datasets)} data sets")
+        start = time.perf_counter()
+        seeds = seeds_for(seed, "sbc", name, n=len(datasets))
+        ranks[name] = calibration_ranks(method, compiled, truth, datasets, seeds, n_draws)
+        seconds = time.perf_counter() - start
+        test = approx.rank_uniformity(ranks[name], n_draws, bins=bins)
+        rows += [
+            {"method": name, "coefficient": j, "chi2": s, "p_value": pv}
+            | {"p_value_bonferroni": test.p_value, "seconds": seconds}
+            for j, (s, pv) in enumerate(zip(test.statistic, test.p_values, strict=True))
+        ]
+    pm.set_data({"y_observed": observed}, model=compiled.model)
+    return ranks, pd.DataFrame(rows)

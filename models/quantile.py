@@ -22,13 +22,13 @@ Why the prior scale is ``sigma / (n alpha)``: at any fixed ``sigma`` the log pos
 negative multiple of scikit-learn's objective, so its maximizer is scikit-learn's for every ``sigma``.
 
 Why ``sigma`` is a parameter with Jeffreys' prior, not a plug-in: then integrating it out leaves
-``p(beta, b0 | y) ∝ (n O(beta, b0))**-(n + m)`` (``m = p`` Laplace normalizers ``1 / b`` when ``alpha > 0``,
-``m = 0`` otherwise), a decreasing function of the same objective: the marginal MAP is scikit-learn's fit
-exactly too, and nothing is estimated twice. The objective is positively homogeneous, so rescaling ``y``
-rescales the whole posterior (a plug-in would do too, but would ignore the scale's uncertainty). The posterior
-is proper when ``O`` grows in every direction (at ``alpha = 0``: linearly independent columns) and
-``n + m > k`` (``k`` coefficients, intercept included); its SDs are finite when ``n + m > k + 2``
-(:func:`check_quantile`).
+``p(beta, b0 | y)`` proportional to ``(n O(beta, b0))**-(n + m)`` (``m = p`` Laplace normalizers
+``1 / b`` when ``alpha > 0``, ``m = 0`` otherwise), a decreasing function of the same objective: the marginal
+MAP is scikit-learn's fit exactly too, and nothing is estimated twice. The objective is positively
+homogeneous, so rescaling ``y`` rescales the whole posterior (a plug-in would do too, but would ignore the
+scale's uncertainty). The posterior is proper when ``O`` grows in every direction (at ``alpha = 0``: linearly
+independent columns) and ``n + m > k`` (``k`` coefficients, intercept included); its SDs are finite when
+``n + m > k + 2`` (:func:`check_quantile`).
 
 PyMC's ``AsymmetricLaplace(b, kappa, mu)`` has ``log p = log(b / (kappa + 1 / kappa)) - b kappa**s |y - mu|``
 with ``s = sign(y - mu)`` (``pymc/distributions/continuous.py``), and ``q`` sets ``kappa = sqrt(q / (1 - q))``:
@@ -37,7 +37,9 @@ with ``b = w_i sqrt(q (1 - q)) / sigma`` the slopes are ``b kappa = w_i q / sigm
 above. ``P(y <= mu) = q``: the location is the conditional ``q``-quantile, what the estimator predicts.
 
 The MAP is a linear program (:class:`LinearProgramMAP`, HiGHS, read off the twin's own ``pm.Data``), certified
-independently by the subgradient conditions in NumPy (:func:`quantile_optimality`).
+independently by the subgradient conditions in NumPy (:func:`quantile_optimality`). The posterior is the
+asymmetric Laplace model's; as a model of the data it is usually misspecified, so its SDs need not match the
+sandwich standard errors of quantile regression (Yang, Wang & He 2016, International Statistical Review).
 """
 
 import functools

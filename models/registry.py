@@ -51,7 +51,7 @@ from models.data import DataError, plug_in_noise_sigma
 from models.exact import NOISE_PRIOR, linear_posterior
 from models.fit import intercept_first
 from models.linear import linear_regression
-from models.penalties import logistic_prior_sigma, poisson_prior_sigma
+from models.penalties import logistic_prior_sigma, poisson_prior_sigma, whitening_factor
 from models.penalties import ridge_alpha as ridge_alpha_of
 
 
@@ -266,13 +266,16 @@ def ridge_reference(
 ) -> np.ndarray:
     """``Ridge(solver="svd")``: exact linear algebra; intercept first.
 
-    A diagonal ``relative_prior_cov`` (ARD's per-feature prior variances) is Ridge on the columns multiplied
-    by its square root, the coefficients multiplied back: ``beta_j = sqrt(s_j) gamma_j``.
+    A prior covariance ``relative_prior_cov`` (1-D: ARD's per-feature variances; 2-D: a full covariance) is
+    Ridge on the whitened columns ``Z L`` (``L L^T = Sigma0``), the coefficients mapped back by ``L``.
     """
-    root = np.ones(Z.shape[1]) if relative_prior_cov is None else np.sqrt(relative_prior_cov)
+    L = None if relative_prior_cov is None else whitening_factor(relative_prior_cov)
     fit = Ridge(alpha=ridge_alpha, solver="svd", fit_intercept=fit_intercept)
-    coef = intercept_first(fit.fit(Z * root, y, sample_weight=sample_weight), fit_intercept)
-    coef[int(fit_intercept) :] *= root
+    coef = intercept_first(
+        fit.fit(Z if L is None else Z @ L, y, sample_weight=sample_weight), fit_intercept
+    )
+    if L is not None:
+        coef[int(fit_intercept) :] = L @ coef[int(fit_intercept) :]
     return coef
 
 
@@ -581,7 +584,8 @@ def read_tweedie(final, Z, y, weights) -> Reading:
         label = f"GammaRegressor(alpha={alpha:g})"
     else:
         label = f"TweedieRegressor(alpha={alpha:g}, power={power:g}, link={link!r})"
-    mean = final.predict(Z)
+    eta = Z @ np.ravel(final.coef_) + (float(final.intercept_) if final.fit_intercept else 0.0)
+    mean = np.exp(eta) if link == "log" else eta
     k = Z.shape[1] + int(final.fit_intercept)
     dispersion = tweedie.pearson_dispersion(y, mean, power, sample_weight=weights, n_coef=k)
     return Reading(
@@ -744,8 +748,16 @@ KINDS = {
             penalty_name="tweedie_alpha",
             tolerance=1e-6,
             tolerance_reason=GLM_TOLERANCE_REASON,
-            outcome=tweedie_outcome(0.0, "identity"),  # TweedieRegressor's defaults; read_tweedie's wins
+            # TweedieRegressor's defaults (power 0, identity link); read_tweedie's outcome is the one used
+            outcome=tweedie_outcome(0.0, "identity"),
             accepts=_is_tweedie,
+            command=Command(
+                "alpha",
+                0.0,
+                lambda alpha, l1_ratio, seed: TweedieRegressor(
+                    power=1.5, alpha=alpha, solver="newton-cholesky", tol=1e-10
+                ),
+            ),
         ),
         TwinKind(
             "quantile",

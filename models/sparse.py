@@ -9,9 +9,12 @@
 * :func:`regularized_horseshoe_regression` is the contrast: a prior that puts real mass near zero
   (Piironen & Vehtari 2017), non-centered.
 * :class:`SparseMAP` is the MAP of the first two, with exact zeros: an active-set Newton method on the twin's own
-  negative log posterior, split into the model's smooth part and its L1 term.
-* :func:`lasso_alpha_max` is where a Lasso path starts (all zeros); :func:`sparse_truth` simulates a sparse
-  regression and :func:`support_recovery` scores a selection of features against its support.
+  negative log posterior, split into the model's smooth part and its L1 term; :func:`warm_started_path` walks
+  it along a path of prior scales, and :func:`laplace_posteriors` samples the Laplace twin along one.
+* :func:`lasso_alpha_max` is where a Lasso path starts (all zeros), :func:`lasso_path_alphas` the path from
+  there; :func:`sparse_truth` simulates a sparse regression, :func:`near_zero_threshold` says how close to zero
+  a coefficient counts as zero, and :func:`support_recovery` scores a selection of features against its
+  support.
 
 The noise scale is known in all three (the Lasso's MAP is the posterior mode for a fixed ``sigma`` only). The
 prior scales are ``pm.Data`` (``laplace_b``, and ``normal_sigma`` for the elastic net), so one compiled model
@@ -35,7 +38,7 @@ from pymc.pytensorf import join_nonshared_inputs
 from pymc.util import get_default_varnames
 
 from models.data import DataError, Dataset
-from models.fit import COMPILE_MODE
+from models.fit import COMPILE_MODE, compile_nuts, sample_nuts
 from models.penalties import elasticnet_prior_scales, lasso_laplace_scale
 
 
@@ -70,6 +73,20 @@ def lasso_alpha_max(X, y, *, sample_weight=None, fit_intercept=True) -> float:
         X = X - np.average(X, axis=0, weights=w)
         y = y - np.average(y, weights=w)
     return float(np.max(np.abs(X.T @ (y if w is None else w * y))) / n)
+
+
+def lasso_path_alphas(X, y, *, n_path: int, decades: float, extra=()) -> np.ndarray:
+    """A Lasso path, largest alpha first: ``n_path`` points log-spaced from just above
+    :func:`lasso_alpha_max` (an all-zero fit) down ``decades`` decades, plus the ``extra`` alphas."""
+    fractions = np.logspace(0.05, -decades, n_path)
+    return np.array(sorted({*(lasso_alpha_max(X, y) * fractions), *extra}, reverse=True))
+
+
+def near_zero_threshold(X, noise_sigma: float, standard_errors: float) -> np.ndarray:
+    """``standard_errors`` standard errors of each coefficient in an orthogonal design,
+    ``noise_sigma / ||x_j - mean(x_j)||``: the half-width of "near zero" for coefficient ``j``."""
+    norms = np.linalg.norm(X - X.mean(axis=0), axis=0)
+    return standard_errors * noise_sigma / norms
 
 
 def _scikit_weights(sample_weight, n):
@@ -561,6 +578,45 @@ class SparseMAP:
             _, vectors = np.linalg.eigh(scaled)
             direction = vectors[:, 0] / scale
             return (-direction if grad @ direction > 0.0 else direction), True
+
+
+def warm_started_path(sparse_map: SparseMAP, settings):
+    """The MAP at each setting of the model's ``pm.Data`` in turn, each started from the previous MAP.
+
+    ``settings`` are dicts for ``pm.set_data`` (:func:`lasso_prior_data`, :func:`elasticnet_prior_data`). Each
+    MAP is yielded as soon as it is found, while the model still holds its setting, so that the caller can fit
+    or check other things on the same model there. The MAP is found to the method's tolerance, not to the bit:
+    its last digits depend on where it started, so a run that must reproduce another's values walks the same
+    path.
+    """
+    x = None
+    for data in settings:
+        pm.set_data(data, model=sparse_map.model)
+        values = sparse_map(x)
+        x = values["_x"]
+        yield values
+
+
+def laplace_posteriors(ds: Dataset, alphas, seeds, **sampling) -> dict:
+    """NUTS under the Laplace twin of ``Lasso(alpha)`` (known noise) at each of ``alphas``, one seed each.
+
+    One compiled model serves every alpha (the prior scale is ``pm.Data``); ``sampling`` is passed to
+    :func:`models.fit.sample_nuts` (``draws``, ``tune``, ``chains``). Returns ``{alpha: DataTree}``.
+    """
+    n = len(ds.y)
+    model = laplace_regression(
+        ds.X,
+        ds.y,
+        lasso_alpha=alphas[0],
+        noise_sigma=ds.noise_sigma,
+        feature_names=ds.feature_names,
+    )
+    compiled = compile_nuts(model)
+    posteriors = {}
+    for alpha, seed in zip(alphas, seeds, strict=True):
+        data = lasso_prior_data(lasso_alpha=alpha, noise_sigma=ds.noise_sigma, n_samples=n)
+        posteriors[alpha] = sample_nuts(compiled, seed=int(seed), **sampling, **data)
+    return posteriors
 
 
 HORSESHOE_TARGET_ACCEPT = 0.99

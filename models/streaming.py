@@ -339,8 +339,8 @@ def table_columns(
     return tuple(features)
 
 
-def _frame_statistics(frame, features, target, weights, source) -> SufficientStatistics:
-    """A pandas block's statistics; non-numeric columns refused by name."""
+def frame_arrays(frame, features, target, weights, source):
+    """A pandas block as float arrays ``(X, y, sample_weight or None)``; non-numeric columns refused by name."""
     import pandas as pd
 
     text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
@@ -348,20 +348,28 @@ def _frame_statistics(frame, features, target, weights, source) -> SufficientSta
         raise DataError(
             f"{source}: non-numeric column(s) {', '.join(map(str, text))} (streaming takes numbers only)"
         )
-    return SufficientStatistics.from_arrays(
+    return (
         frame[list(features)].to_numpy(dtype=float),
         frame[target].to_numpy(dtype=float),
         None if weights is None else frame[weights].to_numpy(dtype=float),
-        feature_names=features,
-        source=source,
     )
 
 
-def file_blocks(
+def _frame_statistics(frame, features, target, weights, source) -> SufficientStatistics:
+    """A pandas block's statistics; non-numeric columns refused by name."""
+    X, y, sample_weight = frame_arrays(frame, features, target, weights, source)
+    return SufficientStatistics.from_arrays(
+        X, y, sample_weight, feature_names=features, source=source
+    )
+
+
+def file_arrays(
     path: Path, features, target: str, weights: str | None = None, *, block_rows: int = BLOCK_ROWS
-) -> Iterator[SufficientStatistics]:
-    """The statistics of one file's blocks: Parquet record batches (only the needed columns are read) or
-    CSV chunks (a CSV written with every digit, as pandas writes it, reads back exactly)."""
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None, str]]:
+    """One file's blocks as arrays ``(X, y, sample_weight or None, source)``: Parquet record batches (only the
+    needed columns are read) or CSV chunks (a CSV written with every digit, as pandas writes it, reads back
+    exactly); ``source`` names the block for error messages. For models without sufficient statistics
+    (:mod:`models.large_glm`), which need the rows themselves."""
     columns = list(dict.fromkeys([*features, target, *([weights] if weights else [])]))
     try:
         if path.suffix.lower() == ".parquet":
@@ -375,11 +383,24 @@ def file_blocks(
             # pandas >= 3.1 parses every float to the nearest double (its float_precision is deprecated).
             frames = pd.read_csv(path, usecols=columns, chunksize=block_rows)
         for index, frame in enumerate(frames):
-            yield _frame_statistics(frame, features, target, weights, f"{path} (block {index})")
+            source = f"{path} (block {index})"
+            yield (*frame_arrays(frame, features, target, weights, source), source)
     except (OSError, ValueError) as error:
         if isinstance(error, DataError):
             raise
         raise DataError(f"{path}: cannot be read ({str(error).splitlines()[0]})") from None
+
+
+def file_blocks(
+    path: Path, features, target: str, weights: str | None = None, *, block_rows: int = BLOCK_ROWS
+) -> Iterator[SufficientStatistics]:
+    """The statistics of one file's blocks (:func:`file_arrays`)."""
+    for X, y, sample_weight, source in file_arrays(
+        path, features, target, weights, block_rows=block_rows
+    ):
+        yield SufficientStatistics.from_arrays(
+            X, y, sample_weight, feature_names=features, source=source
+        )
 
 
 def files_statistics(

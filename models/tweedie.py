@@ -292,6 +292,7 @@ def tweedie_regression(
     fit_intercept: bool = True,
     feature_names=None,
     feature_scale=None,
+    dispersion: float | None = None,
 ) -> pm.Model:
     """Build the twin of ``TweedieRegressor(power=power, alpha=tweedie_alpha, link=link)``.
 
@@ -318,11 +319,14 @@ def tweedie_regression(
         Coordinates of the ``feature`` dim.
     feature_scale : array_like or None
         Standardized coordinates, as in :func:`models.glm.logistic_regression`.
+    dispersion : float or None
+        None: the dispersion is a free variable with Jeffreys' prior. A number: the dispersion is known and
+        fixed there (the mode in the coefficients is the same, see the module docstring).
 
     Returns
     -------
     pm.Model
-        Free variables ``dispersion`` (``HalfFlat`` with the potential ``dispersion_prior``, ``-log``
+        Free variables ``dispersion`` (when not known) (``HalfFlat`` with the potential ``dispersion_prior``, ``-log``
         dispersion), ``intercept`` (when fitted) and ``beta`` (dim ``feature``); observed ``y`` (dim
         ``obs_id``); ``pm.Data`` ``X``, ``y_observed``, ``sample_weight`` and ``tweedie_alpha`` (absent for a
         flat prior).
@@ -346,8 +350,13 @@ def tweedie_regression(
         X_ = pm.Data("X", X, dims=("obs_id", "feature"))
         y_ = pm.Data("y_observed", y, dims="obs_id")
         sample_weight_ = pm.Data("sample_weight", weights, dims="obs_id")
-        dispersion = pm.HalfFlat("dispersion", initval=start_dispersion)
-        pm.Potential("dispersion_prior", -pt.log(dispersion))
+        if dispersion is None:
+            dispersion = pm.HalfFlat("dispersion", initval=start_dispersion)
+            pm.Potential("dispersion_prior", -pt.log(dispersion))
+        elif not (np.isfinite(dispersion) and dispersion > 0):
+            raise DataError(f"dispersion must be finite and > 0, got {dispersion:g}")
+        else:
+            dispersion = pt.as_tensor(float(dispersion))
         pm.Deterministic("sigma", pt.sqrt(dispersion))  # the noise scale predictions draw with
         scale = prior_scale(feature_scale, p)
         if tweedie_alpha == 0:

@@ -398,7 +398,8 @@ class TwinFit(NamedTuple):
         """Predictions for new rows (original feature scale): the estimator's, the posterior mean of
         ``E[y | x]`` with its ``prob`` interval, and the ``prob`` predictive interval of a new ``y``.
 
-        ``E[y | x]`` is the mean response (the probability of class 1 for logistic). Ridge-type: exact
+        ``E[y | x]`` is the mean response (the probability of class 1 for logistic; for a QuantileRegressor's
+        twin, the conditional quantile ``x beta + b0``, what the estimator predicts). Ridge-type: exact
         (Gaussian or Student-t); otherwise from the posterior draws (new-``y`` draws use a generator seeded
         from the fit's seed). Logistic: no predictive interval for a 0/1 outcome (NaN).
         """

@@ -1,3 +1,4 @@
+import numpy as np
 import pandas as pd
 import scipy.stats
 
@@ -39,3 +40,21 @@ def test_quantile_z_scores_are_small_at_the_true_quantiles_and_large_off_them(rn
     assert diagnostics.quantile_z_scores(draws, exact, probs).max() < 4.0  # 4 MCSE: 1 in 15,000
     # Off by 0.3 (9 MCSE of 4,000 draws at the 5% quantile, 15 at the median), each is flagged.
     assert diagnostics.quantile_z_scores(draws, exact + 0.3, probs).min() > 4.0
+
+
+def test_correlation_table_lists_each_pair_once_sampled_beside_exact(rng):
+    factor = np.array([[1.0, 0.0, 0.0], [0.8, 0.6, 0.0], [0.0, -1.5, 0.5]])
+    cov = factor @ factor.T
+    draws = rng.standard_normal((2, 20_000, 3)) @ factor.T  # (chain, draw, coefficient)
+    table = diagnostics.correlation_table(draws, cov, ["a", "b", "c"])
+    assert list(table.index) == [("a", "b"), ("a", "c"), ("b", "c")]
+    assert table.index.names == ["feature", "other_feature"]
+    sd = np.sqrt(np.diag(cov))
+    expected = [
+        cov[0, 1] / (sd[0] * sd[1]),
+        cov[0, 2] / (sd[0] * sd[2]),
+        cov[1, 2] / (sd[1] * sd[2]),
+    ]
+    np.testing.assert_allclose(table.exact, expected, rtol=1e-14)  # the same division
+    # A correlation from 4e4 independent draws errs by (1 - r**2) / 200 <= 0.005; 0.03 is 6 of them.
+    np.testing.assert_allclose(table.nuts, expected, atol=0.03)

@@ -435,6 +435,9 @@ BAD_CLI = [
     ("ok", ["--estimator", "logistic", "--target", "clicked", "--l1-ratio", "2"], "in \\[0, 1\\]"),
     ("separable", ["--estimator", "logistic", "--target", "clicked", "--C", "inf"], "separable"),
     ("ok", ["--target", "nope"], "no column named 'nope'"),
+    ("ok", ["--estimator", "gamma"], "power 2 needs y > 0"),
+    ("ok", ["--estimator", "tweedie", "--power", "0.5"], r"power 0.5 in \(0, 1\)"),
+    ("ok", ["--power", "1.5"], "--power is for tweedie"),
 ]
 
 
