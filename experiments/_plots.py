@@ -85,11 +85,12 @@ def method_points(ax, seconds, scores, methods, styles: dict, *, floor=None) -> 
     ax.set(xscale="log", yscale="log")
 
 
-def panel_grid(n: int, *, ncols: int, size: tuple[float, float], **subplots):
+def panel_grid(n: int, *, ncols: int, size: tuple[float, float], ylabel=None, **subplots):
     """A figure of ``n`` panels of ``size`` inches, ``ncols`` to a row (fewer if ``n`` is smaller).
 
-    Returns the figure and its 2-D array of axes, the panels past the ``n``-th hidden; ``subplots`` goes to
-    :func:`matplotlib.pyplot.subplots` (``sharey=True``, say).
+    Returns the figure and its 2-D array of axes, the panels past the ``n``-th hidden and the first column
+    labelled ``ylabel`` (if given); ``subplots`` goes to :func:`matplotlib.pyplot.subplots` (``sharey=True``,
+    say).
     """
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
@@ -97,6 +98,8 @@ def panel_grid(n: int, *, ncols: int, size: tuple[float, float], **subplots):
     fig, axs = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False, **subplots)
     for ax in axs.ravel()[n:]:
         ax.axis("off")
+    for ax in axs[:, 0] if ylabel is not None else ():
+        ax.set_ylabel(ylabel)
     return fig, axs
 
 

@@ -25,9 +25,9 @@ Settings that matter
     ``fit_laplace`` and ``pm.sample`` compile inside the call, so only their total is reported.
 
 Writes ``results/approximations/``
-    ``methods.csv``       one row per (model, method): W2 to the exact/reference posterior (absolute and
-                          relative to the root total posterior variance), SD ratios, correlation error;
-                          its seconds (compile, fit) in ``timings/methods.csv``
+    ``methods.csv``       one row per (model, method): W2 to the exact/reference posterior (absolute, and
+                          relative to the root total posterior variance), SD ratios, correlation error
+    ``timings/``          the seconds of ``methods.csv`` (compile, fit) and ``sbc.csv`` (per method)
     ``sd_ratios.csv``     one row per (model, method, coefficient): approximate over exact SD
     ``sbc.csv``           one row per (method, coefficient): chi-square statistic and p-value of the ranks
     ``sbc_ranks.csv``     one row per (method, data set, coefficient): the SBC rank
@@ -113,11 +113,6 @@ FAST = Config(
 )
 
 
-def budget(config: Config) -> methods.Budget:
-    """The methods' settings of the comparison."""
-    return methods.Budget(**{name: getattr(config, name) for name in methods.Budget._fields})
-
-
 class Result(NamedTuple):
     methods: pd.DataFrame
     sd_ratios: pd.DataFrame
@@ -149,31 +144,30 @@ def run(config: Config) -> Result:
             **logistic,
         ),
     }
+    budget = methods.Budget.of(config)
     rows, ratio_rows, fits, references, records, compiled, seconds = [], [], {}, {}, {}, {}, {}
     for name in config.models:
         _cli.progress(f"{name}: reference and every method")
         start = time.perf_counter()
         reference = references[name] = builders[name]()
-        compiled[name] = methods.Compiled(reference.model, budget(config))
+        compiled[name] = methods.Compiled(reference.model, budget)
         seeding = {"seed": config.seed, "model": name, "only": config.methods}
-        fitted = methods.fit_methods(reference, budget(config), compiled[name], **seeding)
+        fitted = methods.fit_methods(reference, budget, compiled[name], **seeding)
         fits[name] = {method: f.estimate for method, f in fitted.items()}
         records[name] = {key: value for f in fitted.values() for key, value in f.record.items()}
         scores, ratios = methods.score_fits(fitted, reference, model=name)
         rows, ratio_rows = rows + scores, ratio_rows + ratios
         seconds[name] = time.perf_counter() - start
-    # SBC on the collinear twin, refitting what was compiled for it with SBC's budget (``sbc_*``), each
-    # method for ``sbc_draws`` draws (from its Gaussian, if it is one) on data sets from the twin's prior.
+    # SBC: the collinear twin's compiled methods refit with SBC's budget on data sets from its prior.
     start, L = time.perf_counter(), config.sbc_draws
     twin = references.get("collinear") or builders["collinear"]()
-    twin_compiled = compiled.get("collinear") or methods.Compiled(twin.model, budget(config))
+    twin_compiled = compiled.get("collinear") or methods.Compiled(twin.model, budget)
     prior = {"ridge_alpha": config.collinear_alpha, "size": config.sbc_datasets}
     data_rng = np.random.default_rng(int(sbc_rng.integers(2**31)))
     truth, Y = methods.known_sigma_datasets(collinear, rng=data_rng, **prior)
-    settings = budget(config)._replace(advi_steps=config.sbc_advi_steps, tune=config.sbc_tune)
-    settings = settings._replace(draws=L // config.chains, pathfinder_draws=L, exact_draws=L)
-    table = twin.method_table(settings)
-    chosen = {n: table["exact_draws" if n == "exact" else n] for n in config.sbc_methods}
+    sbc_budget = budget._replace(advi_steps=config.sbc_advi_steps, tune=config.sbc_tune).giving(L)
+    offered = twin.method_table(sbc_budget)  # SBC's "exact" is the exact_draws method
+    chosen = {n: offered["exact_draws" if n == "exact" else n] for n in config.sbc_methods}
     sizes = {"seed": config.seed, "n_draws": L, "bins": config.sbc_bins, "progress": _cli.progress}
     ranks, sbc_table = methods.calibrate(chosen, twin_compiled, truth, Y, **sizes)
     seconds["sbc"] = time.perf_counter() - start
@@ -275,13 +269,13 @@ def findings(metrics: dict) -> list[str]:
 
 
 STYLES = _plots.method_styles(METHODS)
-COLORS = {method: style["color"] for method, style in STYLES.items()}
+COLORS = {method: style["color"] for method, style in STYLES.items()} | {"exact": "C0"}  # in SBC
 
 
 def plot_accuracy(result: Result):
     """W2 (relative to the root total posterior variance) against compile + fit seconds, per model."""
-    models = list(result.references)
-    fig, axs = plt.subplots(1, len(models), figsize=(5.2 * len(models), 4.8), squeeze=False)
+    models, ylabel = list(result.references), "W2 / sqrt(trace of posterior covariance)"
+    fig, axs = _plots.panel_grid(len(models), ncols=len(models), size=(5.2, 4.8), ylabel=ylabel)
     for ax, name in zip(axs[0], models, strict=True):
         table = result.methods[result.methods.model == name]
         seconds = table[["compile_seconds", "fit_seconds"]].sum(axis=1)  # NaN (not timed) as 0
@@ -290,7 +284,6 @@ def plot_accuracy(result: Result):
         exact = result.references[name].exact_posterior is not None
         ref = "exact Gaussian" if exact else "NUTS reference (Gelbrich bound)"
         ax.set(xlabel="wall time: compile + fit (s)", title=f"{name} (vs {ref})")
-    axs[0, 0].set_ylabel("W2 / sqrt(trace of posterior covariance)")
     _plots.legend_outside(fig, axs)
     fig.suptitle(
         "Accuracy vs wall time, one point per method (2 shared cores: times are noisy); "
@@ -316,35 +309,29 @@ def plot_marginals(result: Result):
 def plot_sbc(result: Result, config: Config):
     """ECDF of the fractional SBC ranks minus the uniform CDF, one panel per method, over the 95% band
     of one calibrated line (the test quoted is the chi-square)."""
-    names = list(result.sbc_ranks)
-    fig, axs = _plots.panel_grid(len(names), ncols=3, size=(5, 3.6), sharey=True)
+    names, n, L = list(result.sbc_ranks), config.sbc_datasets, config.sbc_draws
+    fig, axs = _plots.panel_grid(
+        len(names), ncols=3, size=(5, 3.6), ylabel="ECDF - uniform", sharey=True
+    )
     p_values = result.sbc_table.groupby("method").p_value_bonferroni.first()
     for ax, method in zip(axs.ravel(), names, strict=False):
-        color = COLORS.get(method, "C0")
-        _plots.ecdf_difference_panel(ax, result.sbc_ranks[method], config.sbc_draws, color=color)
+        _plots.ecdf_difference_panel(ax, result.sbc_ranks[method], L, color=COLORS[method])
         ax.set_title(f"{method}: chi-square p = {p_values[method]:.2g}")
-    for ax in axs[:, 0]:
-        ax.set_ylabel("ECDF - uniform")
-    fig.suptitle(
-        f"SBC on the collinear twin: {config.sbc_datasets} data sets x {config.sbc_draws} draws, "
-        "one line per coefficient"
-    )
+    fig.suptitle(f"SBC on the collinear twin: {n} data sets x {L} draws, one line per coefficient")
     fig.tight_layout()
     return fig
 
 
 def artifacts(result: Result, config: Config) -> _cli.Artifacts:
-    ranks = pd.concat(
-        {method: pd.DataFrame(r).stack() for method, r in result.sbc_ranks.items()},
-        names=["method", "dataset", "coefficient"],
-    )
+    stacked = {method: pd.DataFrame(r).stack() for method, r in result.sbc_ranks.items()}
+    ranks = pd.concat(stacked, names=["method", "dataset", "coefficient"]).rename("rank")
     checks = {name: ref.check for name, ref in result.references.items() if ref.check is not None}
     return _cli.Artifacts(
         tables={
             "methods.csv": result.methods.set_index(["model", "method"]),
             "sd_ratios.csv": result.sd_ratios.set_index(["model", "method", "coefficient"]),
             "sbc.csv": result.sbc_table.set_index(["method", "coefficient"]),
-            "sbc_ranks.csv": ranks.rename("rank").to_frame(),
+            "sbc_ranks.csv": ranks.to_frame(),
         },
         figures={
             "accuracy_vs_time.png": plot_accuracy(result),

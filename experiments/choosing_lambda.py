@@ -25,25 +25,28 @@ Run
 """
 
 import sys
-import time
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import arviz_stats as azs
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import BayesianRidge, RidgeCV
+from sklearn.linear_model import RidgeCV
 
 from experiments import _cli
 from experiments._plots import Estimate, estimates_by_feature
 from models import data as datasets
 from models import diagnostics
-from models.diagnostics import convergence, relative_error
-from models.evidence import Evidence, bayesian_ridge_objective_argmax, exact_loo
-from models.fit import compile_nuts, intercept_first, sample_nuts
+from models.diagnostics import relative_error
+from models.evidence import (
+    bayesian_ridge_gap,
+    bayesian_ridge_gap_decades,
+    criteria_path,
+    psis_loo_against_exact,
+)
+from models.fit import compile_nuts
 from models.linear import linear_regression
-from models.loglik import with_log_likelihood
+from models.measure import Stopwatch
 from models.registry import ridge_reference
 
 NAME = "choosing_lambda"
@@ -54,8 +57,8 @@ METHODS = ("ridgecv", "bayesianridge", "evidence_max", "loo_best")
 class Config:
     """Published settings; :data:`FAST` is the smoke-run variant.
 
-    2 x 2,000 draws for every PSIS-LOO fit: with 2 x 1,000 the largest R-hat over the 15 LOO fits sat on the 1.01
-    bound (1.0099 on one machine, 1.0107 on another); ``python -m experiments.seed_study choosing_lambda``
+    2 x 2,000 draws for every PSIS-LOO fit: with 2 x 1,000 the largest R-hat over the 15 fits sat on the
+    1.01 bound (1.0099 on one machine, 1.0107 on another); ``python -m experiments.seed_study choosing_lambda``
     measures the failure rate of every check across seeds."""
 
     seed: int = 20261126
@@ -81,92 +84,18 @@ def load(name: str, rng) -> datasets.Dataset:
 
 
 def criteria_table(ds, alphas) -> tuple[pd.DataFrame, float]:
-    """Every closed-form criterion on the fine grid, and RidgeCV's choice."""
-    alphas = np.asarray(alphas)
-    ridgecv = RidgeCV(alphas=alphas, store_cv_results=True).fit(ds.X, ds.y)
-    evidence = Evidence(ds.X, ds.y)
-    loo = [exact_loo(ds.X, ds.y, ridge_alpha=a) for a in alphas]
-    table = pd.DataFrame(
-        {
-            "dataset": ds.name,
-            "alpha": alphas,
-            "ridgecv_loo_mse": ridgecv.cv_results_.mean(axis=0),
-            "exact_loo_mse": [np.mean(result.residual**2) for result in loo],
-            "exact_loo_elpd": [result.elpd_i.sum() for result in loo],
-            "log_evidence_profiled": evidence.profiled_noise(alphas),
-            "log_evidence_unknown": evidence.unknown_noise(alphas),
-            "log_evidence_known": evidence.known_noise(alphas, ds.noise_sigma),
-        }
-    )
+    """RidgeCV's leave-one-out MSE beside every closed-form criterion on the fine grid, and its choice."""
+    ridgecv = RidgeCV(alphas=np.asarray(alphas), store_cv_results=True).fit(ds.X, ds.y)
+    table = criteria_path(ds.X, ds.y, alphas, noise_sigma=ds.noise_sigma)
+    table.insert(1, "ridgecv_loo_mse", ridgecv.cv_results_.mean(axis=0))
     return table, float(ridgecv.alpha_)
-
-
-def bayesian_ridge_table(ds) -> pd.DataFrame:
-    """BayesianRidge at defaults and run to convergence, and the evidence maximum, with the gap taken apart:
-    its own objective's maximum with and without its Gamma hyperpriors (``sklearn_objective_max*``)."""
-    evidence = Evidence(ds.X, ds.y)
-    default = BayesianRidge().fit(ds.X, ds.y)
-    tight = BayesianRidge(tol=1e-14, max_iter=100_000).fit(ds.X, ds.y)
-    alpha = default.lambda_ / default.alpha_
-    start = np.log([tight.alpha_, tight.lambda_])
-    rows = {
-        "bayesianridge": alpha,
-        "bayesianridge_converged": tight.lambda_ / tight.alpha_,
-        "sklearn_objective_max": bayesian_ridge_objective_argmax(evidence, start, hyperprior=1e-6),
-        "sklearn_objective_max_flat": bayesian_ridge_objective_argmax(
-            evidence, start, hyperprior=0.0
-        ),
-        "evidence_max": evidence.maximize("profiled"),
-    }
-    table = pd.DataFrame({"dataset": ds.name, "quantity": list(rows), "alpha": list(rows.values())})
-    table["log10_alpha_minus_evidence_max"] = np.log10(table.alpha / rows["evidence_max"])
-    table["coef_rel_err_vs_ridge"] = np.nan
-    table.loc[0, "coef_rel_err_vs_ridge"] = relative_error(
-        intercept_first(default),
-        ridge_reference(ds.X, ds.y, ridge_alpha=alpha),
-    )
-    table["n_iter"] = [default.n_iter_, tight.n_iter_, np.nan, np.nan, np.nan]
-    return table
-
-
-def loo_table(compiled, ds, config: Config, seeds) -> pd.DataFrame:
-    """PSIS-LOO of NUTS fits of the unknown-noise twin across ``config.loo_alphas`` vs the exact LOO."""
-    rows = []
-    for alpha, seed in zip(config.loo_alphas, seeds, strict=True):
-        idata = sample_nuts(
-            compiled,
-            seed=int(seed),
-            draws=config.loo_draws,
-            tune=config.loo_tune,
-            chains=config.chains,
-            X=ds.X,
-            y_observed=ds.y,
-            sample_weight=np.ones(ds.y.size),
-            ridge_alpha=np.asarray(alpha, dtype=float),
-        )
-        loo = azs.loo(with_log_likelihood(idata, ds.X, ds.y), pointwise=True)
-        k = loo.pareto_k.values
-        rows.append(
-            {"dataset": ds.name, "alpha": alpha, "elpd_psis": loo.elpd, "elpd_se": loo.se}
-            | {"p_loo": loo.p, "elpd_exact": exact_loo(ds.X, ds.y, ridge_alpha=alpha).elpd_i.sum()}
-            | {"pareto_k_max": k.max(), "n_k_above_good": int(np.sum(k > loo.good_k))}
-            | {"good_k": loo.good_k}
-            | convergence(idata)._asdict()
-        )
-    return pd.DataFrame(rows)
 
 
 def coefficients_table(ds, choices: dict) -> pd.DataFrame:
     """Ridge's coefficients, intercept first, at the alpha each method chooses."""
-    names = ("intercept", *ds.feature_names)
-    rows = []
-    for method in METHODS:
-        values = ridge_reference(ds.X, ds.y, ridge_alpha=choices[method])
-        rows += [
-            {"dataset": ds.name, "method": method, "feature": f, "coef": v}
-            for f, v in zip(names, values, strict=True)
-        ]
-    return pd.DataFrame(rows)
+    coef = {method: ridge_reference(ds.X, ds.y, ridge_alpha=choices[method]) for method in METHODS}
+    table = pd.DataFrame(coef, index=pd.Index(["intercept", *ds.feature_names], name="feature"))
+    return table.melt(var_name="method", value_name="coef", ignore_index=False).reset_index()
 
 
 class DatasetResult(NamedTuple):
@@ -185,7 +114,8 @@ TABLES = {
     "coefficients": ["dataset", "method", "feature"],
     "bayesian_ridge": ["dataset", "quantity"],
 }
-"""The tables of :class:`DatasetResult`, each written as ``<name>.csv`` with this index."""
+"""The tables of :class:`DatasetResult`, each written as ``<name>.csv`` with this index (``dataset`` is
+the key of :attr:`Result.per_dataset`)."""
 
 
 class Result(NamedTuple):
@@ -193,55 +123,41 @@ class Result(NamedTuple):
     seconds: dict
 
 
-def analyze(ds, config: Config, compiled, seeds, seconds) -> DatasetResult:
-    """Every point choice of alpha on one data set, and Ridge's coefficients at each."""
-    start = time.perf_counter()
-    criteria, ridgecv_alpha = criteria_table(ds, config.alphas)
-    bayesian_ridge = bayesian_ridge_table(ds)
-    seconds["closed_form"] += time.perf_counter() - start
-
-    start = time.perf_counter()
-    loo_seeds = seeds.integers(2**31, size=len(config.loo_alphas))
-    loo = loo_table(compiled, ds, config, loo_seeds)
-    seconds["psis_loo"] += time.perf_counter() - start
-
-    choices = {
-        "ridgecv": ridgecv_alpha,
-        "bayesianridge": float(bayesian_ridge.alpha.iloc[0]),
-        "evidence_max": float(bayesian_ridge.alpha.iloc[-1]),
-        "loo_best": float(loo.alpha.iloc[int(np.argmax(loo.elpd_psis))]),
-        "loo_exact_best": float(criteria.alpha.iloc[int(np.argmax(criteria.exact_loo_elpd))]),
-    }
-    choice_table = pd.DataFrame(
-        {"dataset": ds.name, "method": list(choices), "alpha": list(choices.values())}
-    )
-    return DatasetResult(
-        criteria,
-        loo,
-        choice_table,
-        coefficients_table(ds, choices),
-        bayesian_ridge,
-        ds.true_coef,
-    )
-
-
 def run(config: Config) -> Result:
-    """Load the data sets, compile the fixed-alpha twin once (shared across data sets), analyze each.
-
-    The NUTS seeds of each data set are the first ``len(config.loo_alphas)`` of its own stream;
-    ``hierarchical_alpha`` draws the ones that follow (:func:`experiments.hierarchical_alpha.nuts_streams`).
-    """
+    """Load the data sets, compile the fixed-alpha twin once (shared across data sets), and on each data set
+    make every point choice of alpha. Each data set's NUTS seeds are the first ``len(config.loo_alphas)`` of
+    its own stream; ``hierarchical_alpha`` draws the ones that follow (its ``nuts_streams``)."""
     data_rng, nuts_rng = np.random.default_rng(config.seed).spawn(2)
     data = [load(name, data_rng) for name in config.datasets]
-    seconds = dict.fromkeys(["compile", "closed_form", "psis_loo"], 0.0)
-    start = time.perf_counter()
+    clock, seconds = Stopwatch(), dict.fromkeys(["compile", "closed_form", "psis_loo"], 0.0)
     compiled = compile_nuts(linear_regression(data[0].X, data[0].y, ridge_alpha=1.0))
-    seconds["compile"] = time.perf_counter() - start
-    streams = nuts_rng.spawn(len(data))
-    per_dataset = {
-        ds.name: analyze(ds, config, compiled, rng, seconds)
-        for ds, rng in zip(data, streams, strict=True)
-    }
+    seconds["compile"] = clock.lap()
+    per_dataset = {}
+    for ds, seeds in zip(data, nuts_rng.spawn(len(data)), strict=True):
+        _cli.progress(f"closed-form criteria, BayesianRidge and PSIS-LOO on {ds.name}")
+        criteria, ridgecv_alpha = criteria_table(ds, config.alphas)
+        bayesian_ridge = bayesian_ridge_gap(ds.X, ds.y)
+        seconds["closed_form"] += clock.lap()
+        loo_seeds = seeds.integers(2**31, size=len(config.loo_alphas))
+        sampling = {"draws": config.loo_draws, "tune": config.loo_tune, "chains": config.chains}
+        loo = psis_loo_against_exact(compiled, ds.X, ds.y, config.loo_alphas, loo_seeds, **sampling)
+        seconds["psis_loo"] += clock.lap()
+        choices = {
+            "ridgecv": ridgecv_alpha,
+            "bayesianridge": float(bayesian_ridge.alpha.iloc[0]),
+            "evidence_max": float(bayesian_ridge.alpha.iloc[-1]),
+            "loo_best": float(loo.alpha.iloc[int(np.argmax(loo.elpd_psis))]),
+            "loo_exact_best": float(criteria.alpha.iloc[int(np.argmax(criteria.exact_loo_elpd))]),
+        }
+        choice_table = pd.DataFrame({"method": list(choices), "alpha": list(choices.values())})
+        per_dataset[ds.name] = DatasetResult(
+            criteria,
+            loo,
+            choice_table,
+            coefficients_table(ds, choices),
+            bayesian_ridge,
+            ds.true_coef,
+        )
     return Result(per_dataset, seconds)
 
 
@@ -252,10 +168,8 @@ def summarize(result: Result, config: Config) -> tuple[dict, dict]:
     for name, r in result.per_dataset.items():
         choices = dict(zip(r.choices.method, r.choices.alpha, strict=True))
         br = r.bayesian_ridge.set_index("quantity")
-        gap = float(br.log10_alpha_minus_evidence_max["bayesianridge"])
-        converged_gap = abs(
-            float(np.log10(br.alpha["bayesianridge_converged"] / br.alpha["sklearn_objective_max"]))
-        )
+        gaps = bayesian_ridge_gap_decades(br)
+        c, loo = r.criteria, r.loo
         m = {
             "ridgecv_alpha": choices["ridgecv"],
             "bayesianridge_alpha": choices["bayesianridge"],
@@ -263,36 +177,29 @@ def summarize(result: Result, config: Config) -> tuple[dict, dict]:
             "loo_best_alpha": choices["loo_best"],
             "loo_exact_best_alpha": choices["loo_exact_best"],
             "bayesianridge_coef_rel_err": float(br.coef_rel_err_vs_ridge["bayesianridge"]),
-            "bayesianridge_gap_decades": gap,
-            "gap_from_tolerance_decades": float(
-                np.log10(br.alpha["bayesianridge"] / br.alpha["bayesianridge_converged"])
-            ),
-            "gap_from_hyperpriors_decades": float(
-                np.log10(br.alpha["sklearn_objective_max"] / br.alpha["sklearn_objective_max_flat"])
-            ),
-            "gap_from_n_vs_n_minus_1_decades": float(
-                br.log10_alpha_minus_evidence_max["sklearn_objective_max_flat"]
-            ),
+            "bayesianridge_gap_decades": gaps["total"],
+            "gap_from_tolerance_decades": gaps["tolerance"],
+            "gap_from_hyperpriors_decades": gaps["hyperpriors"],
+            "gap_from_n_vs_n_minus_1_decades": gaps["n_vs_n_minus_1"],
             "loo_best_exact_elpd_loss": float(
-                r.criteria.exact_loo_elpd.max()
-                - np.interp(
-                    np.log(choices["loo_best"]), np.log(r.criteria.alpha), r.criteria.exact_loo_elpd
-                )
+                c.exact_loo_elpd.max()
+                - np.interp(np.log(choices["loo_best"]), np.log(c.alpha), c.exact_loo_elpd)
             ),
-            "pareto_k_max": float(r.loo.pareto_k_max.max()),
-            "n_pareto_k_above_good": int(r.loo.n_k_above_good.sum()),
-            "max_abs_elpd_psis_minus_exact": float(
-                (r.loo.elpd_psis - r.loo.elpd_exact).abs().max()
-            ),
+            "pareto_k_max": float(loo.pareto_k_max.max()),
+            "n_pareto_k_above_good": int(loo.n_k_above_good.sum()),
+            "max_abs_elpd_psis_minus_exact": float((loo.elpd_psis - loo.elpd_exact).abs().max()),
         }
         metrics |= {f"{name}_{key}": value for key, value in m.items()}
-        criteria = r.criteria
         targets |= {
             f"{name}_bayesianridge_coef_vs_ridge": (m["bayesianridge_coef_rel_err"], "<=", 1e-10),
-            f"{name}_bayesianridge_within_grid_spacing": (abs(gap), "<=", spacing),
-            f"{name}_bayesianridge_converged_is_sklearn_objective_max": (converged_gap, "<=", 1e-6),
+            f"{name}_bayesianridge_within_grid_spacing": (abs(gaps["total"]), "<=", spacing),
+            f"{name}_bayesianridge_converged_is_sklearn_objective_max": (
+                gaps["converged_vs_objective_max"],
+                "<=",
+                1e-6,
+            ),
             f"{name}_ridgecv_is_exact_loo_mse": (
-                relative_error(criteria.ridgecv_loo_mse, criteria.exact_loo_mse),
+                relative_error(c.ridgecv_loo_mse, c.exact_loo_mse),
                 "<=",
                 1e-8,
             ),
@@ -303,8 +210,8 @@ def summarize(result: Result, config: Config) -> tuple[dict, dict]:
             # well_conditioned, one seed above ArviZ's good_k = 0.7), so the bound is 1, past which the
             # importance ratios have no finite mean (Vehtari et al. 2024); the count above good_k is a metric.
             f"{name}_pareto_k": (m["pareto_k_max"], "<=", 1.0),
-            f"{name}_loo_nuts_rhat": (float(r.loo.rhat_max.max()), "<=", 1.01),
-            f"{name}_loo_nuts_ess_bulk": (float(r.loo.ess_bulk_min.min()), ">=", 400),
+            f"{name}_loo_nuts_rhat": (float(loo.rhat_max.max()), "<=", 1.01),
+            f"{name}_loo_nuts_ess_bulk": (float(loo.ess_bulk_min.min()), ">=", 400),
         }
     return metrics, diagnostics.checks(targets)
 
@@ -324,11 +231,8 @@ def findings(metrics: dict) -> list[str]:
             for name in names
         )
 
-    small = max(
-        abs(metrics[f"{name}_gap_from_{cause}_decades"])
-        for name in names
-        for cause in ("tolerance", "hyperpriors")
-    )
+    causes = ("tolerance", "hyperpriors")
+    small = max(abs(metrics[f"{name}_gap_from_{c}_decades"]) for name in names for c in causes)
     return [
         "Alpha chosen on "
         + clauses(
@@ -402,26 +306,17 @@ def plot_criteria(result: Result):
         ]:
             ax.plot(c.alpha, c[column] - c[column].max(), label=label)
         se = float(loo.elpd_se.median())
-        ax.plot(
-            loo.alpha,
-            loo.elpd_psis - c.exact_loo_elpd.max(),
-            "o",
-            color="tab:red",
-            markersize=5,
-            label=f"PSIS-LOO elpd (NUTS); its SE across data ~{se:.0f} nats",
-        )
+        label = f"PSIS-LOO elpd (NUTS); its SE across data ~{se:.0f} nats"
+        psis = loo.elpd_psis - c.exact_loo_elpd.max()
+        ax.plot(loo.alpha, psis, "o", color="tab:red", markersize=5, label=label)
         ax.set(xscale="log", ylim=(-60, 5), ylabel="nats below each curve's maximum", title=name)
         ax.legend(fontsize=8, loc="lower left")
         ax = axs[1, j]
         ax.plot(c.alpha, c.ridgecv_loo_mse, color="tab:blue", label="RidgeCV LOO MSE")
-        ax.axvline(
-            dict(zip(r.choices.method, r.choices.alpha, strict=True))["ridgecv"],
-            color="tab:blue",
-            linestyle="--",
-            label="RidgeCV alpha",
-        )
+        ridgecv = r.choices.alpha[r.choices.method == "ridgecv"].item()
+        ax.axvline(ridgecv, color="tab:blue", linestyle="--", label="RidgeCV alpha")
         ax.set(
-            xscale="log", xlabel="Ridge alpha", ylabel="LOO mean squared error (units of y squared)"
+            xscale="log", xlabel="Ridge alpha", ylabel="LOO mean squared error (y units squared)"
         )
         ax.legend(fontsize=8)
     fig.suptitle("Choosing alpha: evidence, Bayesian LOO and RidgeCV's LOO error across the grid")
@@ -430,12 +325,14 @@ def plot_criteria(result: Result):
 
 
 def artifacts(result: Result, config: Config) -> _cli.Artifacts:
-    per_dataset = result.per_dataset.values()
     return _cli.Artifacts(
         tables={
             f"{table}.csv": pd.concat(
-                [getattr(r, table) for r in per_dataset], ignore_index=True
-            ).set_index(index)
+                {name: getattr(r, table) for name, r in result.per_dataset.items()},
+                names=["dataset"],
+            )
+            .reset_index("dataset")
+            .set_index(index)
             for table, index in TABLES.items()
         },
         figures={

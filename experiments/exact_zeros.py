@@ -221,7 +221,7 @@ def findings(metrics: dict) -> list[str]:
         f"Under the prior alone that probability averages {m['prior_mass_near_zero']:.2f}: on average "
         "the data move these coefficients neither toward zero nor away from it, and their posterior "
         f"medians sit within {m['max_abs_map_minus_posterior_median_at_map_zeros']:.2g} of the MAP's 0.",
-        f"NUTS converged at every alpha: R-hat at most {m['laplace_nuts_rhat_max']:.3f}, bulk ESS at "
+        f"NUTS at every alpha: R-hat at most {m['laplace_nuts_rhat_max']:.3f}, bulk ESS at "
         f"least {m['laplace_nuts_ess_bulk_min']:.0f}, {m['laplace_nuts_divergences']} divergences.",
     ]
 

@@ -86,15 +86,14 @@ def format_metric(name: str, value) -> str:
 def metric_grids(metrics: dict) -> tuple[list[pd.DataFrame], dict]:
     """Metrics that form a grid, as pivot tables, and the rest.
 
-    A grid is two or more prefixes (a data set, a method: ``diabetes_``, ``well_conditioned_``) that share
+    A grid is two or more prefixes (a data set, a method: ``diabetes_``, ``collinear.``) that share
     the same three or more quantities (``diabetes_pareto_k_max``, ``well_conditioned_pareto_k_max``, ...);
     its table has a row per quantity and a column per prefix. A key belongs to one grid at most.
     """
     by_prefix = {}
     for key in metrics:
-        parts = key.split("_")
-        for i in range(1, len(parts)):
-            by_prefix.setdefault("_".join(parts[:i]), set()).add("_".join(parts[i:]))
+        for cut in (i for i, character in enumerate(key) if character in "._"):
+            by_prefix.setdefault(key[:cut], set()).add(key[cut + 1 :])
     by_quantities = {}
     for prefix, quantities in by_prefix.items():
         if len(quantities) >= 3:
@@ -104,18 +103,32 @@ def metric_grids(metrics: dict) -> tuple[list[pd.DataFrame], dict]:
     for quantities, prefixes in sorted(
         by_quantities.items(), key=lambda item: -len(item[0]) * len(item[1])
     ):
-        keys = {f"{prefix}_{quantity}" for prefix in prefixes for quantity in quantities}
+        keys = {key for key in metrics for prefix in prefixes if _splits(key, prefix, quantities)}
         if len(prefixes) < 2 or keys & used:
             continue
         used |= keys
         table = pd.DataFrame(
             {
-                prefix: {q: format_metric(q, metrics[f"{prefix}_{q}"]) for q in sorted(quantities)}
+                prefix: {
+                    q: format_metric(q, metrics[key])
+                    for key in metrics
+                    for q in sorted(quantities)
+                    if _splits(key, prefix, {q})
+                }
                 for prefix in prefixes
             }
         )
         grids.append(table)
     return grids, {k: v for k, v in metrics.items() if k not in used}
+
+
+def _splits(key: str, prefix: str, quantities) -> bool:
+    """Whether ``key`` is ``prefix``, a separator (``_`` or ``.``), then one of ``quantities``."""
+    return (
+        key.startswith(prefix)
+        and key[len(prefix) : len(prefix) + 1] in ("_", ".")
+        and key[len(prefix) + 1 :] in quantities
+    )
 
 
 def markdown_table(table: pd.DataFrame, corner: str) -> list[str]:

@@ -33,11 +33,13 @@ import scipy.special
 from sklearn.base import BaseEstimator, clone
 from sklearn.linear_model import Ridge
 from sklearn.metrics import accuracy_score, r2_score
+from sklearn.pipeline import Pipeline
 from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from models import registry
 from models.data import DataError
 from models.twin import fit_twin
 
@@ -81,15 +83,21 @@ class BayesianTwin(BaseEstimator):
         tags.estimator_type = inner.estimator_type
         tags.classifier_tags = inner.classifier_tags
         if tags.classifier_tags is not None:
-            tags.classifier_tags.multi_class = (
-                False  # binary twins only (multinomial: not built yet)
-            )
+            tags.classifier_tags.multi_class = self._multiclass
         tags.regressor_tags = inner.regressor_tags
         tags.input_tags.sparse = True
         return tags
 
     def _template(self):
         return Ridge() if self.estimator is None else self.estimator
+
+    @property
+    def _multiclass(self) -> bool:
+        """Whether the estimator has a twin for 3 or more classes (LogisticRegression: the multinomial)."""
+        template = self._template()
+        final = template.steps[-1][1] if isinstance(template, Pipeline) else template
+        kind = registry.match(final)
+        return kind is not None and kind.multiclass is not None
 
     @property
     def _is_classifier(self) -> bool:
@@ -108,10 +116,10 @@ class BayesianTwin(BaseEstimator):
         if self._is_classifier:
             check_classification_targets(y)
             target_type = type_of_target(y, input_name="y")
-            if target_type != "binary":
+            if target_type != "binary" and not (target_type == "multiclass" and self._multiclass):
                 raise DataError(
-                    f"Only binary classification is supported; the target is {target_type} "
-                    "(a multinomial twin is not built yet)"
+                    f"Only binary classification is supported for {type(self._template()).__name__}; "
+                    f"the target is {target_type} (LogisticRegression has a multinomial twin)"
                 )
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X)
@@ -132,6 +140,12 @@ class BayesianTwin(BaseEstimator):
         fi = int(self.twin_.names[0] == "intercept")
         self.coef_ = self.twin_.map_coef[fi:]
         self.intercept_ = float(self.twin_.map_coef[0]) if fi else 0.0
+        if self.twin_.classes is not None:
+            # The multinomial twin: intercept_ (K) and coef_ (K x p), as scikit-learn's.
+            K = len(self.twin_.classes)
+            fi = int(self.twin_.names[0].startswith("intercept["))
+            self.coef_ = self.twin_.map_coef[K * fi :].reshape(K, -1)
+            self.intercept_ = self.twin_.map_coef[:K] if fi else np.zeros(K)
         self.posterior_ = self.twin_.idata
         if self._is_classifier:
             self.classes_ = self.estimator_.classes_
@@ -164,6 +178,8 @@ class BayesianTwin(BaseEstimator):
         if self._is_classifier:
             if return_std:
                 raise DataError("return_std is for regressors; use predict_proba")
+            if self._outcome.categorical:
+                return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
             if not self._outcome.binary:  # RidgeClassifier: the sign of the decision function
                 return self.classes_[(self.decision_function(X) > 0).astype(int)]
             proba = self.predict_proba(X)[:, 1]
@@ -204,6 +220,8 @@ class BayesianTwin(BaseEstimator):
         """Classifiers: the posterior mean of the linear predictor ``x beta + intercept`` (for a
         RidgeClassifier, its decision function); exact where the posterior is."""
         check_is_fitted(self)
+        if self._outcome.categorical:  # one column per class
+            return self.twin_._class_linear_predictor_draws(self._rows(X)).mean(axis=0)
         if self.twin_.exact is not None:
             return self._design(X) @ self.twin_.exact.mean
         return self._linear_predictor_draws(X).mean(axis=0)
@@ -212,6 +230,8 @@ class BayesianTwin(BaseEstimator):
     def predict_proba(self, X) -> np.ndarray:
         """Classifiers: the posterior mean of ``P(y = class | x)``, columns in ``classes_`` order."""
         check_is_fitted(self)
+        if self._outcome.categorical:
+            return self.twin_._class_probability_draws(self._rows(X)).mean(axis=0)
         p = self._mean_response_draws(X).mean(axis=0)
         return np.column_stack([1.0 - p, p])
 
@@ -228,6 +248,8 @@ class BayesianTwin(BaseEstimator):
         columns = [
             c for c in table.columns if c.startswith("mean_q" if kind == "mean" else "predictive_q")
         ]
+        if self._outcome.categorical:  # each class's probability: shape (n_rows, n_classes, 2)
+            return table[columns].to_numpy().reshape(-1, len(self.classes_), 2)
         return table[columns].to_numpy()
 
     def sample_posterior_predictive(self, X, n: int = 1000, seed=None) -> np.ndarray:
@@ -240,6 +262,10 @@ class BayesianTwin(BaseEstimator):
         design = self._design(X)
         rng = np.random.default_rng([self.seed, 2] if seed is None else seed)
         twin, exact = self.twin_, self.twin_.exact
+        if self._outcome.categorical:
+            draws = twin._class_probability_draws(self._rows(X))
+            chosen = draws[rng.integers(len(draws), size=n)]
+            return self.classes_[self._outcome.draw(rng, chosen, None)]
         if exact is not None:
             z = rng.standard_normal((n, exact.scale_factor.shape[1]))
             if np.isinf(exact.df):

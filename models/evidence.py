@@ -30,6 +30,7 @@ quadrature on a grid, with the coefficients' posterior mean as a mixture of Ridg
 import warnings
 from typing import NamedTuple
 
+import arviz_stats as azs
 import numpy as np
 import pandas as pd
 import pymc as pm
@@ -38,10 +39,13 @@ import scipy.linalg
 import scipy.optimize
 import scipy.special
 import scipy.stats
+from sklearn.linear_model import BayesianRidge
 
-from models.diagnostics import mean_z_scores, quantile_z_scores
+from models.diagnostics import convergence, mean_z_scores, quantile_z_scores, relative_error
 from models.exact import NOISE_PRIOR, WhitenedDesign, noise_prior_terms
-from models.fit import map_default, posterior_coefficients
+from models.fit import intercept_first, map_default, posterior_coefficients, sample_nuts
+from models.loglik import with_log_likelihood
+from models.registry import ridge_reference
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -188,6 +192,68 @@ def bayesian_ridge_objective_argmax(evidence: Evidence, start, *, hyperprior: fl
         options={"xatol": 1e-12, "fatol": 1e-14, "maxiter": 10000},
     )
     return float(np.exp(result.x[1] - result.x[0]))
+
+
+def bayesian_ridge_gap(X, y) -> pd.DataFrame:
+    """scikit-learn's ``BayesianRidge`` against the evidence maximum, the gap between them taken apart.
+
+    ``BayesianRidge`` at its defaults and run to convergence (``tol=1e-14``), the maximum of its own objective
+    with and without its Gamma hyperpriors (:func:`bayesian_ridge_objective_argmax`), and the maximum of the
+    twin's profiled-noise evidence. Its objective counts ``n`` rows where the twin's evidence has ``n - 1``.
+
+    Returns
+    -------
+    DataFrame
+        One row per ``quantity`` (``bayesianridge``, ``bayesianridge_converged``, ``sklearn_objective_max``,
+        ``sklearn_objective_max_flat``, ``evidence_max``): its ``alpha`` (Ridge's: ``lambda_ / alpha_``
+        for the estimator), ``log10_alpha_minus_evidence_max``, ``coef_rel_err_vs_ridge`` (the default
+        estimator's ``coef_`` against ``Ridge`` at its alpha; NaN elsewhere) and ``n_iter``.
+    """
+    evidence = Evidence(X, y)
+    default = BayesianRidge().fit(X, y)
+    tight = BayesianRidge(tol=1e-14, max_iter=100_000).fit(X, y)
+    alpha = default.lambda_ / default.alpha_
+    start = np.log([tight.alpha_, tight.lambda_])
+    rows = {
+        "bayesianridge": alpha,
+        "bayesianridge_converged": tight.lambda_ / tight.alpha_,
+        "sklearn_objective_max": bayesian_ridge_objective_argmax(evidence, start, hyperprior=1e-6),
+        "sklearn_objective_max_flat": bayesian_ridge_objective_argmax(
+            evidence, start, hyperprior=0.0
+        ),
+        "evidence_max": evidence.maximize("profiled"),
+    }
+    table = pd.DataFrame({"quantity": list(rows), "alpha": list(rows.values())})
+    table["log10_alpha_minus_evidence_max"] = np.log10(table.alpha / rows["evidence_max"])
+    table["coef_rel_err_vs_ridge"] = np.nan
+    table.loc[0, "coef_rel_err_vs_ridge"] = relative_error(
+        intercept_first(default), ridge_reference(X, y, ridge_alpha=alpha)
+    )
+    table["n_iter"] = [default.n_iter_, tight.n_iter_, np.nan, np.nan, np.nan]
+    return table
+
+
+def bayesian_ridge_gap_decades(table: pd.DataFrame) -> dict[str, float]:
+    """:func:`bayesian_ridge_gap`'s table (indexed by ``quantity``) as gaps in decades of alpha.
+
+    ``total``: BayesianRidge at its defaults against the evidence maximum, taken apart into ``tolerance``
+    (defaults against run to convergence), ``hyperpriors`` (its objective's maximum with against without its
+    Gamma hyperpriors) and ``n_vs_n_minus_1`` (its objective without hyperpriors against the evidence
+    maximum: n rows against n - 1); ``converged_vs_objective_max``: the converged estimator's distance to
+    its own objective's maximum, a check on both optimizers.
+    """
+    alpha, gap = table.alpha, table.log10_alpha_minus_evidence_max
+    return {
+        "total": float(gap["bayesianridge"]),
+        "tolerance": float(np.log10(alpha["bayesianridge"] / alpha["bayesianridge_converged"])),
+        "hyperpriors": float(
+            np.log10(alpha["sklearn_objective_max"] / alpha["sklearn_objective_max_flat"])
+        ),
+        "n_vs_n_minus_1": float(gap["sklearn_objective_max_flat"]),
+        "converged_vs_objective_max": abs(
+            float(np.log10(alpha["bayesianridge_converged"] / alpha["sklearn_objective_max"]))
+        ),
+    }
 
 
 def log_evidence(
@@ -594,3 +660,67 @@ def exact_loo(
     scale = np.sqrt(rate / (shape * one_minus_h))
     elpd_i = scipy.stats.t.logpdf(residual, df=2.0 * shape, scale=scale)
     return LeaveOneOut(elpd_i, residual, leverage)
+
+
+def criteria_path(X, y, alphas, *, noise_sigma: float) -> pd.DataFrame:
+    """Every closed-form criterion for choosing Ridge's ``alpha``, at each of ``alphas``.
+
+    Returns
+    -------
+    DataFrame
+        One row per alpha: ``exact_loo_mse``, the mean squared leave-one-out residual of Ridge (what
+        ``RidgeCV`` minimizes); ``exact_loo_elpd``, the unknown-noise twin's exact leave-one-out log
+        predictive density (:func:`exact_loo`); and the log evidence with the noise profiled (what
+        ``BayesianRidge`` climbs), integrated under Jeffreys' prior, and known to be ``noise_sigma``.
+    """
+    alphas = np.asarray(alphas)
+    evidence = Evidence(X, y)
+    loo = [exact_loo(X, y, ridge_alpha=a) for a in alphas]
+    return pd.DataFrame(
+        {
+            "alpha": alphas,
+            "exact_loo_mse": [np.mean(result.residual**2) for result in loo],
+            "exact_loo_elpd": [result.elpd_i.sum() for result in loo],
+            "log_evidence_profiled": evidence.profiled_noise(alphas),
+            "log_evidence_unknown": evidence.unknown_noise(alphas),
+            "log_evidence_known": evidence.known_noise(alphas, noise_sigma),
+        }
+    )
+
+
+def psis_loo_against_exact(compiled, X, y, alphas, seeds, **sampling) -> pd.DataFrame:
+    """PSIS-LOO of NUTS fits of the unknown-noise linear twin at each of ``alphas``, beside the exact LOO.
+
+    ``compiled`` is :func:`models.fit.compile_nuts` of :func:`models.linear.linear_regression` with unknown
+    noise (``ridge_alpha`` a ``pm.Data``), refitted on ``X, y`` at each alpha with its seed from ``seeds``;
+    ``sampling`` goes to :func:`models.fit.sample_nuts` (``draws``, ``tune``, ``chains``).
+
+    Returns
+    -------
+    DataFrame
+        One row per alpha: ``elpd_psis``, ``elpd_se`` and ``p_loo`` (ArviZ's PSIS-LOO on the whole pointwise
+        log-likelihood, :func:`models.loglik.with_log_likelihood`), ``elpd_exact`` (:func:`exact_loo`),
+        ``pareto_k_max``, ``n_k_above_good`` (points above ArviZ's ``good_k``), ``good_k``, and the fit's
+        convergence diagnostics (:func:`models.diagnostics.convergence`).
+    """
+    rows = []
+    for alpha, seed in zip(alphas, seeds, strict=True):
+        idata = sample_nuts(
+            compiled,
+            seed=int(seed),
+            **sampling,
+            X=X,
+            y_observed=y,
+            sample_weight=np.ones(y.size),
+            ridge_alpha=np.asarray(alpha, dtype=float),
+        )
+        loo = azs.loo(with_log_likelihood(idata, X, y), pointwise=True)
+        k = loo.pareto_k.values
+        rows.append(
+            {"alpha": alpha, "elpd_psis": loo.elpd, "elpd_se": loo.se, "p_loo": loo.p}
+            | {"elpd_exact": exact_loo(X, y, ridge_alpha=alpha).elpd_i.sum()}
+            | {"pareto_k_max": k.max(), "n_k_above_good": int(np.sum(k > loo.good_k))}
+            | {"good_k": loo.good_k}
+            | convergence(idata)._asdict()
+        )
+    return pd.DataFrame(rows)

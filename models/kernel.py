@@ -283,3 +283,42 @@ def kernel_twin(
         map_latent,
         checks(targets),
     )
+
+
+def rbf_marginal_data(X, y) -> dict:
+    """The data of :func:`rbf_marginal_regression` for ``(X, y)``: squared distances between the rows, the
+    response, and the hyperpriors' scales (log of the median distance between rows, SD of ``y``). Pass it to
+    ``compiled.with_data`` (:func:`models.fit.sample_nuts`) to refit one compiled model on other data."""
+    X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
+    squared_distance = np.sum((X[:, None, :] - X[None, :, :]) ** 2, axis=-1)
+    typical = np.median(np.sqrt(squared_distance[np.triu_indices(len(y), 1)]))
+    scales = {"log_typical_distance": np.log(typical), "y_scale": np.std(y)}
+    return {"squared_distance": squared_distance, "y_obs": y} | scales
+
+
+def rbf_marginal_regression(X, y) -> pm.Model:
+    """Gaussian-process regression with an RBF kernel, ``f`` integrated out, and priors on the kernel's three
+    hyperparameters: what :class:`sklearn.gaussian_process.GaussianProcessRegressor` with ``ConstantKernel *
+    RBF + WhiteKernel`` fits by type-II maximum likelihood, given a posterior instead.
+
+    ``y ~ N(0, eta**2 exp(-|x - x'|**2 / (2 length_scale**2)) + sigma**2 I)`` with
+
+    * ``length_scale ~ LogNormal(log d, 1)``, ``d`` the median distance between rows: 90% of its mass within
+      a factor 5.2 of the scale the data can inform, and none at 0 (a LogNormal or InverseGamma, as PyMC's
+      Gaussian-process guide suggests for length scales);
+    * ``eta`` (signal SD) and ``sigma`` (noise SD) ``~ HalfNormal(sd(y))``: weakly informative in the
+      response's own units.
+
+    Every datum is ``pm.Data`` (:func:`rbf_marginal_data`), so one compiled model serves data of any size.
+    """
+    with pm.Model() as model:
+        data = {name: pm.Data(name, value) for name, value in rbf_marginal_data(X, y).items()}
+        length_scale = pm.LogNormal("length_scale", data["log_typical_distance"], 1.0)
+        eta = pm.HalfNormal("eta", data["y_scale"])
+        sigma = pm.HalfNormal("sigma", data["y_scale"])
+        size = data["y_obs"].shape[0]
+        kernel = eta**2 * pt.exp(-0.5 * data["squared_distance"] / length_scale**2)
+        pm.MvNormal(
+            "y", mu=pt.zeros(size), cov=kernel + sigma**2 * pt.eye(size), observed=data["y_obs"]
+        )
+    return model

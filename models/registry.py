@@ -46,7 +46,7 @@ from sklearn.linear_model import (
 )
 from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
 
-from models import glm, quantile, sparse, tweedie
+from models import glm, multinomial, quantile, sparse, tweedie
 from models.data import DataError, plug_in_noise_sigma
 from models.exact import NOISE_PRIOR, linear_posterior
 from models.fit import intercept_first
@@ -62,7 +62,9 @@ class Outcome(NamedTuple):
     ``class_codes``: a classifier's response values for its two classes (``classes_[0]``, ``classes_[1]``);
     None for a regression. ``point(mean_draws, noise)``: the point prediction from draws of ``mean(eta)`` and
     of the noise scale (None: the posterior mean of ``mean(eta)``); the quantile twin's is the predictive
-    distribution's quantile, since its ``mean(eta)`` is the conditional quantile rather than ``E[y | x]``."""
+    distribution's quantile, since its ``mean(eta)`` is the conditional quantile rather than ``E[y | x]``.
+    ``categorical``: 3 or more classes (the multinomial twin); ``mean(eta)`` maps linear predictors with the
+    classes on the last axis to class probabilities (the softmax)."""
 
     mean: Callable
     variance: Callable
@@ -71,6 +73,7 @@ class Outcome(NamedTuple):
     has_noise_scale: bool = False
     class_codes: tuple[float, float] | None = None
     point: Callable | None = None
+    categorical: bool = False
 
 
 def _identity(eta):
@@ -91,6 +94,21 @@ BERNOULLI = Outcome(
     class_codes=(0.0, 1.0),
 )
 SIGNED_GAUSSIAN = GAUSSIAN._replace(class_codes=(-1.0, 1.0))
+
+
+def _categorical_draw(rng, mean, noise_sigma):
+    """Class indices drawn from probabilities ``mean`` (classes on the last axis)."""
+    uniform = rng.random(mean.shape[:-1])[..., None]
+    return np.minimum((uniform > np.cumsum(mean, axis=-1)).sum(axis=-1), mean.shape[-1] - 1)
+
+
+CATEGORICAL = Outcome(
+    lambda eta: scipy.special.softmax(eta, axis=-1),
+    lambda mean, noise_sigma: mean * (1.0 - mean),
+    _categorical_draw,
+    categorical=True,
+)
+"""The multinomial twin's likelihood: a categorical draw of the class index from the softmax."""
 """RidgeClassifier's likelihood: a Gaussian on the class codes -1 and +1 (misspecified for labels; its mean is
 the decision function, not a probability)."""
 
@@ -164,6 +182,9 @@ class TwinKind:
     where the other solvers need it to be (the quantile twin's is piecewise linear: a linear program); it is
     called with ``prefer=`` the estimator's coefficients, the member of the MAP set to report where the MAP
     is not unique.
+    ``multiclass`` the name of the kind that takes a target of 3 or more classes (the binary logistic
+    kind's: ``"multinomial"``); ``estimator_coefficients(final)`` the fitted estimator's coefficient vector
+    in the twin's layout, where it is not ``[intercept, coef_]`` (None: :func:`models.fit.intercept_first`).
     """
 
     name: str
@@ -185,6 +206,8 @@ class TwinKind:
     kept_features: Callable[[object], np.ndarray] | None = None
     class_weights: Callable | None = None
     map_solver: Callable | None = None
+    multiclass: str | None = None
+    estimator_coefficients: Callable | None = None
 
     def matches(self, final) -> bool:
         return isinstance(final, self.estimators) and self.accepts(final)
@@ -681,6 +704,25 @@ KINDS = {
             has_kinks=lambda penalty: True,
         ),
         TwinKind(
+            "multinomial",
+            (LogisticRegression, LogisticRegressionCV),
+            read_logistic,
+            multinomial.multinomial_logistic_regression,
+            multinomial.multinomial_reference,
+            penalty_name="logistic_C",
+            tolerance=1e-6,
+            tolerance_reason=GLM_TOLERANCE_REASON,
+            outcome=CATEGORICAL,
+            certificate=multinomial.multinomial_certificate,
+            class_weights=logistic_class_weights,
+            # A fitted estimator with 3 or more classes; an unfitted one is sent here by the logistic kind's
+            # ``multiclass`` once fit_twin has seen the target.
+            accepts=lambda final: len(getattr(final, "classes_", ())) > 2,
+            has_kinks=lambda penalty: penalty["l1_ratio"] > 0,
+            prior_sigma=lambda C, n_samples: logistic_prior_sigma(logistic_C=C),
+            estimator_coefficients=multinomial.estimator_coefficients,
+        ),
+        TwinKind(
             "logistic",
             (LogisticRegression, LogisticRegressionCV),
             read_logistic,
@@ -696,6 +738,7 @@ KINDS = {
             validate=lambda X, y: glm.validate_glm(X, y, family="logistic"),
             command=Command("C", np.inf, _logistic_estimator),
             prior_sigma=lambda C, n_samples: logistic_prior_sigma(logistic_C=C),
+            multiclass="multinomial",
         ),
         TwinKind(
             "poisson",

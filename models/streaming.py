@@ -27,8 +27,9 @@ Error bound
 
 Bad sources (missing files, schemas that differ between files, a missing target column, non-numeric or
 missing values, an unreachable scheduler) raise :class:`models.data.DataError` with one line. pyarrow and dask
-are imported only where a source needs them. A benchmark of a pass over Parquet files times
-:func:`files_statistics` against pyarrow's own scan of the same columns (``ParquetFile.iter_batches``).
+are imported only where a source needs them. Parquet record batches go to NumPy column by column, without
+pandas. ``experiments/out_of_core.py`` times a pass over Parquet files against pyarrow's own scan of the same
+columns (:func:`scan_files`), here and on a dask cluster.
 """
 
 import glob
@@ -98,31 +99,46 @@ class SufficientStatistics:
             raise DataError(f"{source}: X must be 2-D and y 1-D with the same number of rows")
         if feature_names is None:
             feature_names = [f"x{j}" for j in range(X.shape[1])]
+        return cls.from_block(
+            np.column_stack([X, y]), sample_weight, feature_names=feature_names, source=source
+        )
+
+    @classmethod
+    def from_block(cls, block, sample_weight=None, *, feature_names, source: str = "data"):
+        """The statistics of one block given as one float array ``(x_1, ..., x_p, y)`` (the response last):
+        :meth:`from_arrays` without its copy into one array (files are read straight into one).
+
+        Raises
+        ------
+        DataError
+            Non-finite or huge values, negative or non-finite weights, mismatched lengths.
+        """
         names = tuple(map(str, feature_names))
-        block = np.column_stack([X, y])
         _check_finite(block, names + ("the target",), source)
         if sample_weight is None:
-            w = np.ones(len(y))
+            w = None
         else:
             w = np.asarray(sample_weight, dtype=float)
-            if w.shape != y.shape or not np.all(np.isfinite(w)) or np.any(w < 0):
+            if w.shape != (len(block),) or not np.all(np.isfinite(w)) or np.any(w < 0):
                 raise DataError(f"{source}: sample weights must be finite, >= 0, one per row")
             block, w = block[w > 0], w[w > 0]
-        weight_sum = float(w.sum())
+        weight_sum = float(len(block)) if w is None else float(w.sum())
         if weight_sum == 0.0:
             return cls.empty(names)
-        first = w @ block / weight_sum
+        ones = np.ones(len(block)) if w is None else w  # the same sums as with weights (w @ block)
+        first = ones @ block / weight_sum
         centered = block - first
         # Second pass: the rounding of the first mean is corrected, and its effect on C removed.
-        correction = w @ centered / weight_sum
-        comoment = (centered * w[:, None]).T @ centered - weight_sum * np.outer(
-            correction, correction
-        )
+        correction = ones @ centered / weight_sum
+        # Without weights, centered^T centered: the same products (a weight of 1 is exact) without a copy;
+        # BLAS may add them in another order (syrk rather than gemm), within the same error bound.
+        weighted = centered if w is None else centered * w[:, None]
+        comoment = weighted.T @ centered - weight_sum * np.outer(correction, correction)
         return cls(
             names,
-            len(w),
+            len(block),
             weight_sum,
-            float(np.log(w).sum()),
+            0.0 if w is None else float(np.log(w).sum()),
             first,
             correction,
             (comoment + comoment.T) / 2.0,
@@ -208,6 +224,9 @@ class SufficientStatistics:
 
 
 def _check_finite(block: np.ndarray, names: Sequence[str], source: str) -> None:
+    # Fast path: two reductions without temporaries (NaN propagates through max and min and fails both).
+    if block.size == 0 or (block.max() <= LARGEST_VALUE and block.min() >= -LARGEST_VALUE):
+        return
     bad = ~np.isfinite(block) | (np.abs(np.nan_to_num(block)) > LARGEST_VALUE)
     if bad.any():
         named = ", ".join(str(names[j]) for j in np.flatnonzero(bad.any(axis=0)))
@@ -363,43 +382,84 @@ def _frame_statistics(frame, features, target, weights, source) -> SufficientSta
     )
 
 
-def file_arrays(
+def _batch_block(batch, features, target, weights, source):
+    """A pyarrow record batch as one float array ``(x_1, ..., x_p, y)`` and its weights (or None), column by
+    column without pandas; columns pandas would not call numeric refused by name, nulls read as NaN."""
+    import pyarrow as pa
+
+    def is_numeric(kind) -> bool:
+        return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)
+
+    text = [name for name in batch.schema.names if not is_numeric(batch.schema.field(name).type)]
+    if text:
+        raise DataError(
+            f"{source}: non-numeric column(s) {', '.join(text)} (streaming takes numbers only)"
+        )
+
+    def values(name) -> np.ndarray:
+        # As pandas' to_numpy(float): integers past 2**53 rounded, nulls (of any type) as NaN.
+        column = batch.column(name).cast(pa.float64(), safe=False)
+        return column.to_numpy(zero_copy_only=False)
+
+    columns = [*features, target]
+    # Column-major, as pandas' to_numpy gives it: contiguous column copies, and the same sums as before.
+    block = np.empty((batch.num_rows, len(columns)), order="F")
+    for j, name in enumerate(columns):
+        block[:, j] = values(name)
+    return block, None if weights is None else values(weights)
+
+
+def file_block_arrays(
     path: Path, features, target: str, weights: str | None = None, *, block_rows: int = BLOCK_ROWS
-) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None, str]]:
-    """One file's blocks as arrays ``(X, y, sample_weight or None, source)``: Parquet record batches (only the
-    needed columns are read) or CSV chunks (a CSV written with every digit, as pandas writes it, reads back
-    exactly); ``source`` names the block for error messages. For models without sufficient statistics
-    (:mod:`models.large_glm`), which need the rows themselves."""
+) -> Iterator[tuple[np.ndarray, np.ndarray | None, str]]:
+    """One file's blocks as ``(block, sample_weight or None, source)``, ``block`` one float array ``(x_1,
+    ..., x_p, y)``: Parquet record batches (only the needed columns are read, straight into the array) or CSV
+    chunks (a CSV written with every digit, as pandas writes it, reads back exactly); ``source`` names the
+    block for error messages."""
     columns = list(dict.fromkeys([*features, target, *([weights] if weights else [])]))
     try:
         if path.suffix.lower() == ".parquet":
             import pyarrow.parquet as pq
 
             batches = pq.ParquetFile(path).iter_batches(batch_size=block_rows, columns=columns)
-            frames = (batch.to_pandas() for batch in batches)
-        else:
-            import pandas as pd
+            for index, batch in enumerate(batches):
+                source = f"{path} (block {index})"
+                yield (*_batch_block(batch, features, target, weights, source), source)
+            return
+        import pandas as pd
 
-            # pandas >= 3.1 parses every float to the nearest double (its float_precision is deprecated).
-            frames = pd.read_csv(path, usecols=columns, chunksize=block_rows)
+        # pandas >= 3.1 parses every float to the nearest double (its float_precision is deprecated).
+        frames = pd.read_csv(path, usecols=columns, chunksize=block_rows)
         for index, frame in enumerate(frames):
             source = f"{path} (block {index})"
-            yield (*frame_arrays(frame, features, target, weights, source), source)
+            X, y, sample_weight = frame_arrays(frame, features, target, weights, source)
+            yield np.column_stack([X, y]), sample_weight, source
     except (OSError, ValueError) as error:
         if isinstance(error, DataError):
             raise
         raise DataError(f"{path}: cannot be read ({str(error).splitlines()[0]})") from None
 
 
+def file_arrays(
+    path: Path, features, target: str, weights: str | None = None, *, block_rows: int = BLOCK_ROWS
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None, str]]:
+    """One file's blocks as arrays ``(X, y, sample_weight or None, source)`` (:func:`file_block_arrays`). For
+    models without sufficient statistics (:mod:`models.large_glm`), which need the rows themselves."""
+    for block, sample_weight, source in file_block_arrays(
+        path, features, target, weights, block_rows=block_rows
+    ):
+        yield block[:, :-1], block[:, -1], sample_weight, source
+
+
 def file_blocks(
     path: Path, features, target: str, weights: str | None = None, *, block_rows: int = BLOCK_ROWS
 ) -> Iterator[SufficientStatistics]:
-    """The statistics of one file's blocks (:func:`file_arrays`)."""
-    for X, y, sample_weight, source in file_arrays(
+    """The statistics of one file's blocks (:func:`file_block_arrays`)."""
+    for block, sample_weight, source in file_block_arrays(
         path, features, target, weights, block_rows=block_rows
     ):
-        yield SufficientStatistics.from_arrays(
-            X, y, sample_weight, feature_names=features, source=source
+        yield SufficientStatistics.from_block(
+            block, sample_weight, feature_names=features, source=source
         )
 
 
@@ -412,6 +472,18 @@ def files_statistics(
         for path in paths
         for block in file_blocks(Path(path), features, target, weights, block_rows=block_rows)
     )
+
+
+def scan_files(paths, columns, *, block_rows: int = BLOCK_ROWS) -> int:
+    """pyarrow's own scan of ``columns`` of Parquet files (record batches decoded, nothing computed): the raw
+    read speed a pass of :func:`files_statistics` is measured against. Returns the rows read."""
+    import pyarrow.parquet as pq
+
+    rows = 0
+    for path in paths:
+        batches = pq.ParquetFile(path).iter_batches(batch_size=block_rows, columns=list(columns))
+        rows += sum(batch.num_rows for batch in batches)
+    return rows
 
 
 # dask ----------------------------------------------------------------------------------------------------

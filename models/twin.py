@@ -67,7 +67,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-from models import glm, registry, sparse, tweedie
+from models import glm, multinomial, registry, sparse, tweedie
 from models.data import LARGEST_VALUE, DataError, validate_arrays
 from models.diagnostics import Convergence, checks, convergence, relative_error
 from models.exact import LinearPosterior
@@ -75,6 +75,7 @@ from models.fit import (
     PreciseMAP,
     coefficients,
     compile_nuts,
+    intercept_first,
     posterior_coefficients,
     sample_nuts_retrying,
 )
@@ -351,6 +352,7 @@ class TwinFit(NamedTuple):
     seconds: dict | None = None
     noise_draws: np.ndarray | None = None
     likelihood: object = None
+    classes: tuple | None = None
 
     @property
     def outcome(self) -> registry.Outcome:
@@ -412,6 +414,8 @@ class TwinFit(NamedTuple):
         elif hasattr(self.estimator, "feature_names_in_"):
             rows = pd.DataFrame(X_new, columns=self.estimator.feature_names_in_)
         outcome = self.outcome
+        if outcome.categorical:
+            return self._predict_classes(X_new, rows, q)
         if outcome.binary:
             estimate = self.estimator.predict_proba(rows)[:, 1]
         elif outcome.class_codes is not None:
@@ -453,10 +457,54 @@ class TwinFit(NamedTuple):
             index=pd.RangeIndex(len(X_new), name="row"),
         )
 
+    def class_probability_draws(self, X_new) -> np.ndarray:
+        """The multinomial twin's draws of every class's probability for new rows (as :meth:`predict` takes
+        them), shape ``(draws, rows, classes)``."""
+        if self.classes is None:
+            raise DataError("class probabilities are for the multinomial twin (3 or more classes)")
+        return self._class_probability_draws(self._new_rows(X_new))
+
+    def _class_probability_draws(self, X_new) -> np.ndarray:
+        return self.outcome.mean(self._class_linear_predictor_draws(X_new))
+
+    def _class_linear_predictor_draws(self, X_new) -> np.ndarray:
+        """Draws of every class's linear predictor for checked rows, shape ``(draws, rows, classes)``."""
+        K = len(self.classes)
+        fi = int(self.names[0].startswith("intercept["))
+        intercept = self.draws[:, :K] if fi else np.zeros((len(self.draws), K))
+        weights = self.draws[:, K * fi :].reshape(len(self.draws), K, -1)
+        return np.einsum("dkj,nj->dnk", weights, X_new) + intercept[:, None, :]
+
+    def _predict_classes(self, X_new, rows, q) -> pd.DataFrame:
+        """:meth:`predict` for the multinomial twin: one row per (row, class), ``E[y | x]`` being the class's
+        probability; no predictive interval (a label has none: NaN)."""
+        proba = self._class_probability_draws(X_new)
+        band = np.quantile(proba, q, axis=0)
+        percent = [f"{100 * v:g}".replace(".", "_") for v in q]
+        index = pd.MultiIndex.from_product(
+            [range(len(X_new)), list(self.classes)], names=["row", "class"]
+        )
+        return pd.DataFrame(
+            {
+                "estimator": self.estimator.predict_proba(rows).ravel(),
+                "mean": proba.mean(axis=0).ravel(),
+                f"mean_q{percent[0]}": band[0].ravel(),
+                f"mean_q{percent[1]}": band[1].ravel(),
+                f"predictive_q{percent[0]}": np.nan,
+                f"predictive_q{percent[1]}": np.nan,
+            },
+            index=index,
+        )
+
     def _new_rows(self, X_new) -> np.ndarray:
         """New rows as a float array in the fit's column order: a DataFrame's columns are matched by name
         (extra columns are ignored, missing ones refused), as scikit-learn does; NaN and inf are refused."""
         features = list(self.names[self._fi :])
+        if self.classes is not None:  # the multinomial twin: names are "feature[class]"
+            K, fi = len(self.classes), int(self.names[0].startswith("intercept["))
+            p = (len(self.names) - K * fi) // K
+            suffix = len(f"[{self.classes[0]}]")
+            features = [name[:-suffix] for name in self.names[K * fi : K * fi + p]]
         if self.feature_map is not None:  # raw rows, as the pipeline takes them
             try:
                 X_new = self.feature_map.transform(X_new)
@@ -512,23 +560,32 @@ def unstandardize(mean, scale, fit_intercept: bool) -> np.ndarray:
 
 
 def _posterior_tree(
-    draws, names, fit_intercept, sample_stats=None, source="", noise=None
+    draws, names, fit_intercept, sample_stats=None, source="", noise=None, classes=None
 ) -> xr.DataTree:
     """A ``DataTree`` with the original-scale ``intercept`` and ``beta`` (dim ``feature``), and ``sigma``
-    when ``noise`` (draws of a sampled noise scale, shape ``(chain, draw)``) is given."""
+    when ``noise`` (draws of a sampled noise scale, shape ``(chain, draw)``) is given. With ``classes`` (the
+    multinomial twin, draws laid out ``[intercept (K), beta (K * p)]``) both have a leading ``class`` dim."""
     fi = int(fit_intercept)
-    data = {"beta": (("chain", "draw", "feature"), draws[..., fi:])}
-    if fit_intercept:
-        data["intercept"] = (("chain", "draw"), draws[..., 0])
+    if classes is not None:
+        K = len(classes)
+        p = (len(names) - K * fi) // K
+        suffix = len(f"[{classes[0]}]")
+        features = [name[:-suffix] for name in names[K * fi : K * fi + p]]
+        beta = draws[..., K * fi :].reshape(*draws.shape[:2], K, -1)
+        data = {"beta": (("chain", "draw", "class", "feature"), beta)}
+        if fit_intercept:
+            data["intercept"] = (("chain", "draw", "class"), draws[..., :K])
+        coords = {"class": [str(c) for c in classes], "feature": features}
+    else:
+        data = {"beta": (("chain", "draw", "feature"), draws[..., fi:])}
+        if fit_intercept:
+            data["intercept"] = (("chain", "draw"), draws[..., 0])
+        coords = {"feature": list(names[fi:])}
     if noise is not None:
         data["sigma"] = (("chain", "draw"), noise)
     posterior = xr.Dataset(
         data,
-        coords={
-            "chain": np.arange(draws.shape[0]),
-            "draw": np.arange(draws.shape[1]),
-            "feature": list(names[fi:]),
-        },
+        coords={"chain": np.arange(draws.shape[0]), "draw": np.arange(draws.shape[1]), **coords},
         attrs={"source": source, "scale": "original feature scale"},
     )
     groups = {"posterior": posterior}
@@ -659,10 +716,17 @@ def fit_twin(
         X, y, sample_weight = _positive_weight_rows(X, y, sample_weight)
     kind = registry.match(final)
     codes = kind.outcome.class_codes
-    classifier = codes is not None
+    classifier = codes is not None or kind.outcome.categorical
     labels = _labels(y) if classifier else None
     if classifier:
         classes = np.unique(labels)
+        if classes.size > 2 and kind.multiclass is not None:
+            kind = registry.KINDS[kind.multiclass]
+    if classifier and kind.outcome.categorical:
+        if classes.size < 3:
+            raise DataError(f"a {kind.name} target needs 3 or more classes, got {classes.size}")
+        y = np.searchsorted(classes, labels).astype(float)  # class indices, classes_ order
+    elif classifier:
         if classes.size != 2:
             raise DataError(
                 f"a {kind.name} target must have exactly 2 classes, got {classes.size} "
@@ -707,7 +771,15 @@ def fit_twin(
     fi = int(final.fit_intercept)
     T = _back_transform(None if feature_map else scaler, p, bool(fi))
     coef_names = (("intercept",) if fi else ()) + names
-    modelled = np.arange(p + fi)  # the coefficients the twin models, intercept first
+    categorical = kind.outcome.categorical
+    if categorical:
+        # One coefficient block per class, laid out [intercept (K), beta (K * p)] (models.multinomial).
+        n_classes = classes.size
+        T = multinomial.blockwise(T, n_classes, bool(fi))
+        coef_names = tuple(f"intercept[{c}]" for c in classes if fi) + tuple(
+            f"{name}[{c}]" for c in classes for name in names
+        )
+    modelled = np.arange(len(coef_names))  # the coefficients the twin models, intercept first
     if kind.kept_features is not None:
         # A feature the estimator pruned has prior variance 0: left out of the model (pm.Normal takes no
         # zero scale); its coefficient is exactly 0, as the estimator's.
@@ -737,11 +809,10 @@ def fit_twin(
                 "y is constant or fitted exactly by the features (residuals at rounding level): "
                 "the data say nothing about the noise, so the twin has no posterior"
             ) from error
-    estimator_fitted = np.ravel(final.coef_)
-    if fi:
-        estimator_fitted = np.concatenate(
-            [[float(np.ravel(final.intercept_)[0])], estimator_fitted]
-        )
+    if kind.estimator_coefficients is not None:
+        estimator_fitted = kind.estimator_coefficients(final)
+    else:
+        estimator_fitted = intercept_first(final, bool(fi))
 
     seconds["prepare"] = clock.lap()
 
@@ -772,6 +843,8 @@ def fit_twin(
         )
         standardized = build((Z - center) / scale, scale)
         S = unstandardize(center, scale, bool(fi))
+        if categorical:
+            S = multinomial.blockwise(S, n_classes, bool(fi))
     if kind.map_solver is not None:
         # Where the MAP is not unique (a flat face of a linear program), the member the estimator found.
         solver = functools.partial(kind.map_solver(build(Z)), prefer=estimator_fitted[modelled])
@@ -858,6 +931,7 @@ def fit_twin(
             nuts["sample_stats"].to_dataset(),
             source="NUTS (nutpie)",
             noise=noise,
+            classes=classes if categorical else None,
         )
         targets["rhat_max"] = (diagnostics.rhat_max, "<=", 1.01)
         targets["ess_bulk_min"] = (diagnostics.ess_bulk_min, ">=", 400.0)
@@ -880,10 +954,11 @@ def fit_twin(
         convergence=diagnostics,
         checks=checks(targets),
         seed=seed,
-        positive_class=classes[1] if classifier else None,
+        positive_class=classes[1] if classifier and not categorical else None,
         sampler_note=sampler_note,
         feature_map=scaler if feature_map else None,
         seconds=seconds,
         noise_draws=noise_draws,
         likelihood=reading.outcome,
+        classes=tuple(classes) if categorical else None,
     )

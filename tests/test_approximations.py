@@ -130,6 +130,20 @@ def test_ecdf_difference_of_calibrated_ranks_is_small(rng):
     assert np.max(np.abs(diff)) < 1.63 / np.sqrt(2000)  # KS 99% band, one ECDF per column
 
 
+def test_ecdf_band_is_the_kolmogorov_quantile_and_holds_for_uniform_values(rng):
+    assert approx.ecdf_band(100) == pytest.approx(0.1358, abs=1e-4)  # 1.358 / sqrt(100), the table
+    assert approx.ecdf_band(100, 0.99) == pytest.approx(0.1628, abs=1e-4)
+    # Continuous uniform values stay inside the 95% band in about 95% of 400 replications (the band is
+    # asymptotic; at n = 200 it is slightly conservative): 3 binomial SDs are 3.3 percentage points.
+    grid = np.linspace(0.0, 1.0, 2001)
+    inside = [
+        np.max(np.abs(np.mean(rng.uniform(size=200)[:, None] <= grid, axis=0) - grid))
+        <= approx.ecdf_band(200)
+        for _ in range(400)
+    ]
+    assert 0.91 < np.mean(inside) < 0.99
+
+
 @pytest.fixture(scope="module")
 def collinear_twin(designs):
     ds = designs["collinear"]

@@ -1,11 +1,13 @@
 """choosing_lambda: its tables' pieces, and the content checks of its fast run (``check_fast_run``, run by
-``tests/test_experiments.py``)."""
+``tests/test_experiments.py``). BayesianRidge's gap and find_MAP's collapse are tested with their library
+functions in ``tests/test_evidence.py``."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from experiments import _cli, choosing_lambda
+from models.registry import ridge_reference
 
 
 def test_ridgecv_minimizes_the_exact_leave_one_out_squared_error(diabetes):
@@ -16,59 +18,28 @@ def test_ridgecv_minimizes_the_exact_leave_one_out_squared_error(diabetes):
     assert ridgecv_alpha == alphas[int(np.argmin(table.exact_loo_mse))]
 
 
-def test_bayesian_ridge_coef_is_ridge_at_its_alpha_and_sits_at_the_evidence_maximum(diabetes):
-    table = choosing_lambda.bayesian_ridge_table(diabetes).set_index("quantity")
-    assert table.coef_rel_err_vs_ridge["bayesianridge"] <= 1e-10  # the same SVD solve
-    # Run to convergence, BayesianRidge lands on the maximum of its own objective (n rows, Gamma
-    # hyperpriors), found here independently by Nelder-Mead.
-    np.testing.assert_allclose(
-        table.alpha["bayesianridge_converged"], table.alpha["sklearn_objective_max"], rtol=1e-6
-    )
-    # Its objective counts n rows where the twin's evidence has n - 1; that, not the hyperpriors, is
-    # the gap to the evidence maximum, and it is far below the grid spacing (0.05 decades).
-    gap = table.log10_alpha_minus_evidence_max
-    assert abs(gap["sklearn_objective_max"] - gap["sklearn_objective_max_flat"]) < 1e-5
-    assert 1e-4 < abs(gap["sklearn_objective_max_flat"]) < 0.01
-
-
-@pytest.mark.slow
-def test_find_map_collapses_tau_on_the_centered_hierarchical_model(diabetes):
-    table = choosing_lambda.find_map_table(diabetes, (1.0,)).set_index("parametrization")
-    assert table.tau["centered"] < 1e-4  # the posterior's 90% interval of tau is about 200-500
-    assert table.beta_norm["centered"] < 1e-6
-    assert table.tau["noncentered"] > 100.0
-
-
 def check_fast_run(folder, metadata):
-    """The fast run (simulated ``well_conditioned`` only): every table's rows, and finite choices."""
+    """The fast run (simulated ``well_conditioned`` only): every table's rows, finite choices, and Ridge's
+    coefficients at each."""
     config = choosing_lambda.FAST
-    for metric in [
-        "ridgecv_alpha",
-        "bayesianridge_alpha",
-        "evidence_max_alpha",
-        "loo_best_alpha",
-        "hierarchical_alpha_median",
-        "hierarchical_alpha_q05",
-        "hierarchical_alpha_q95",
-        "hierarchical_map_tau",
-    ]:
+    for metric in ["ridgecv_alpha", "bayesianridge_alpha", "evidence_max_alpha", "loo_best_alpha"]:
         assert np.isfinite(metadata["metrics"][f"well_conditioned_{metric}"])
-    assert (
-        metadata["metrics"]["well_conditioned_hierarchical_alpha_q05"]
-        < metadata["metrics"]["well_conditioned_hierarchical_alpha_median"]
-        < metadata["metrics"]["well_conditioned_hierarchical_alpha_q95"]
-    )
-    coefficients = pd.read_csv(folder / "coefficients.csv")
-    assert set(coefficients.method) == set(choosing_lambda.METHODS)
-    # One coefficient per method and term (intercept and 10 features); an interval for the posterior only.
-    assert coefficients.groupby("method").feature.nunique().eq(11).all()
-    hierarchical = coefficients[coefficients.method == "hierarchical"]
-    assert (hierarchical.q05 < hierarchical.coef).all() and (
-        hierarchical.coef < hierarchical.q95
-    ).all()
-    assert coefficients[coefficients.method != "hierarchical"].q05.isna().all()
     choices = pd.read_csv(folder / "choices.csv")
     assert set(choices.method) == {*choosing_lambda.METHODS, "loo_exact_best"}
+    coefficients = pd.read_csv(folder / "coefficients.csv")
+    assert set(coefficients.method) == set(choosing_lambda.METHODS)
+    # One coefficient per method and term (intercept and 10 features), Ridge's at the method's alpha.
+    assert coefficients.groupby("method").feature.nunique().eq(11).all()
+    assert len(coefficients) == 11 * len(choosing_lambda.METHODS)
+    chosen = dict(zip(choices.method, choices.alpha, strict=True))
+    data = choosing_lambda.load("well_conditioned", np.random.default_rng(config.seed).spawn(2)[0])
+    for method in choosing_lambda.METHODS:
+        # The same Ridge(solver="svd") solve at the alpha written to full precision, up to rounding.
+        np.testing.assert_allclose(
+            coefficients[coefficients.method == method].coef,
+            ridge_reference(data.X, data.y, ridge_alpha=chosen[method]),
+            rtol=1e-12,
+        )
     criteria = pd.read_csv(folder / "criteria.csv")
     assert len(criteria) == len(config.alphas)
     # RidgeCV's efficient LOO is the exact one on every grid point (its check, 1e-8, also holds here).
@@ -77,10 +48,14 @@ def check_fast_run(folder, metadata):
     np.testing.assert_allclose(
         loo.alpha, config.loo_alphas, rtol=1e-15
     )  # written to full precision
-    assert set(pd.read_csv(folder / "hierarchical.csv").parametrization) == {"centered"}
-    find_map = pd.read_csv(folder / "find_map.csv")
-    assert set(find_map.parametrization) == {"centered", "noncentered"}
-    assert len(find_map) == 2 * len(config.map_start_factors)
+    bayesian_ridge = pd.read_csv(folder / "bayesian_ridge.csv")
+    assert list(bayesian_ridge.quantity) == [
+        "bayesianridge",
+        "bayesianridge_converged",
+        "sklearn_objective_max",
+        "sklearn_objective_max_flat",
+        "evidence_max",
+    ]
 
 
 @pytest.mark.parametrize("argv", [["--data", "x.csv"], ["--seed", "abc"]])

@@ -7,6 +7,7 @@ from models.diagnostics import convergence, mean_z_scores, relative_error, sd_ra
 from models.exact import linear_posterior
 from models.fit import (
     PreciseMAP,
+    QuadraticMAP,
     coefficients,
     compile_nuts,
     map_default,
@@ -190,3 +191,23 @@ def test_precision_is_the_exact_posterior_precision_in_the_order_asked(designs):
     swapped = precise_map.precision(values, ["beta", "intercept"])
     np.testing.assert_allclose(swapped[-1, -1], expected[0, 0], rtol=1e-10)
     np.testing.assert_allclose(swapped[:-1, :-1], expected[1:, 1:], rtol=1e-10)
+
+
+@pytest.mark.parametrize("noise", ["known", "unknown"])
+def test_quadratic_map_is_one_newton_step_to_the_precise_map(designs, noise):
+    """Weighted design: the Newton step from the exact precision at the initial point is PreciseMAP's mode;
+    a precision off by a factor 2 leaves a gradient that the result reports."""
+    ds = designs["weighted"]
+    model = twin(ds, 0.5, noise)
+    precise_map = PreciseMAP(model)
+    quadratic_map = QuadraticMAP(model, ["intercept", "beta"])
+    start = {"intercept": 0.0, "beta": np.zeros(ds.X.shape[1])}
+    if noise == "unknown":
+        start["sigma_squared"] = float(np.exp(quadratic_map.start["sigma_squared_log__"]))
+    precision = precise_map.precision(start, ["intercept", "beta"])
+    found = quadratic_map(precision)
+    # Two Newton steps on a quadratic vs PreciseMAP's Newton method: both end at rounding level.
+    assert relative_error(coefficients(found), coefficients(precise_map())) <= 1e-10
+    assert found["_grad_norm"] <= 1e-8 * np.linalg.norm(precision)
+    wrong = quadratic_map(2.0 * precision)
+    assert wrong["_grad_norm"] > 1e-3 * np.linalg.norm(precision)

@@ -1,12 +1,14 @@
-"""The kernel_gp experiment's pieces: the marginal-likelihood model, the closed-form GP, mixture quantiles."""
+"""The kernel_gp experiment and its pieces: the RBF marginal-likelihood model, mixture quantiles."""
 
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.optimize
+import scipy.spatial.distance
 import scipy.stats
 
 from experiments import kernel_gp
+from models.kernel import rbf_marginal_data, rbf_marginal_regression
 
 
 @pytest.fixture
@@ -17,28 +19,32 @@ def problem(rng):
     return kernel_gp.Problem("toy", X[:20], y[:20], X[20:], y[20:])
 
 
-def test_marginal_model_log_density_is_the_multivariate_normal_with_its_hyperpriors(problem):
-    values = kernel_gp.model_data(problem)
-    model = kernel_gp.marginal_gaussian_process(values)
+def test_rbf_marginal_model_density_is_the_multivariate_normal_with_its_hyperpriors(problem):
+    """The model's log density (no Jacobian) at one point against scipy's densities, the distances and
+    prior scales computed independently (scipy's pdist)."""
+    X, y = problem.X, problem.y
+    model = rbf_marginal_regression(X, y)
     length_scale, eta, sigma = 0.8, 1.3, 0.4
-    point = {"length_scale_log__": np.log(length_scale), "eta_log__": np.log(eta)}
-    point["sigma_log__"] = np.log(sigma)
-    cov = eta**2 * np.exp(-0.5 * values["squared_distance"] / length_scale**2) + sigma**2 * np.eye(
-        20
+    point = {
+        f"{name}_log__": np.log(value)
+        for name, value in zip(kernel_gp.PARAMETERS, (length_scale, eta, sigma), strict=True)
+    }
+    distances = scipy.spatial.distance.pdist(X)
+    kernel = eta**2 * np.exp(
+        -0.5 * scipy.spatial.distance.squareform(distances) ** 2 / length_scale**2
     )
-    scale = np.std(problem.y)
-    expected = (
-        scipy.stats.multivariate_normal(np.zeros(20), cov).logpdf(problem.y)
-        + scipy.stats.lognorm(1.0, scale=np.exp(values["log_typical_distance"])).logpdf(
-            length_scale
-        )
-        + scipy.stats.halfnorm(scale=scale).logpdf(eta)
-        + scipy.stats.halfnorm(scale=scale).logpdf(sigma)
+    likelihood = scipy.stats.multivariate_normal(
+        np.zeros(len(y)), kernel + sigma**2 * np.eye(len(y))
+    )
+    priors = (
+        scipy.stats.lognorm(1.0, scale=np.median(distances)).logpdf(length_scale)
+        + scipy.stats.halfnorm(scale=np.std(y)).logpdf([eta, sigma]).sum()
     )
     logp = model.compile_logp(jacobian=False, mode="FAST_COMPILE")(point)
-    np.testing.assert_allclose(
-        logp, expected, rtol=1e-10
-    )  # the same density, two Cholesky factorizations
+    # The same density through two Cholesky factorizations of a 20 x 20 matrix: equal to rounding.
+    np.testing.assert_allclose(logp, likelihood.logpdf(y) + priors, rtol=1e-10)
+    typical = np.exp(rbf_marginal_data(X, y)["log_typical_distance"])
+    assert typical == pytest.approx(np.median(distances), rel=1e-12)  # the same median, to rounding
 
 
 def test_mixture_quantile_solves_the_mixture_cdf():

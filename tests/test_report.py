@@ -33,7 +33,11 @@ def test_metrics_that_share_quantities_across_prefixes_become_one_pivot_table():
     assert rest == {"n_fits": 12}
     (grid,) = grids
     assert list(grid.columns) == ["diabetes", "wide"]
-    assert list(grid.index) == ["alpha", "ess", "rhat_max"]
+    assert list(grid.index) == [
+        "alpha",
+        "rhat_max",
+        "ess",
+    ]  # in the order the experiment gives them
     assert grid.loc["rhat_max", "diabetes"] == "1.004"  # R-hat to 3 decimals
 
 
@@ -47,3 +51,12 @@ def test_verdict_names_every_failed_check():
     assert report.verdict(passed) == "**all 2 checks passed**"
     failed = passed | {"c": {"passed": False}}
     assert report.verdict(failed) == "**1 of 3 checks FAILED**: c"
+
+
+def test_dotted_keys_form_a_grid_too():
+    metrics = {
+        f"{model}.{method}.w2": 0.1 for model in ("diabetes", "collinear") for method in "abc"
+    }
+    (grid,), rest = report.metric_grids(metrics)
+    assert rest == {} and list(grid.columns) == ["diabetes", "collinear"]
+    assert list(grid.index) == ["a.w2", "b.w2", "c.w2"]

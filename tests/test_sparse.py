@@ -73,14 +73,15 @@ def test_sparse_map_matches_lasso_zeros_and_values_across_alpha_path(diabetes, d
     alphas = alpha_max(ds) * np.logspace(0.05, -3, 8)
     model = twin(ds, lasso_alpha=alphas[0])
     sparse_map = sparse.SparseMAP(model)  # compiled once for the whole path
-    n_zeros, x = 0, None
-    for alpha in alphas:
-        data = sparse.lasso_prior_data(
-            lasso_alpha=alpha, noise_sigma=ds.noise_sigma, n_samples=len(ds.y)
-        )
-        pm.set_data(data, model=model)
-        values = sparse_map(x)
-        x = values["_x"]
+    settings = [
+        sparse.lasso_prior_data(lasso_alpha=alpha, noise_sigma=ds.noise_sigma, n_samples=len(ds.y))
+        for alpha in alphas
+    ]
+    path = sparse.warm_started_path(sparse_map, settings)
+    n_zeros = 0
+    for alpha, data, values in zip(alphas, settings, path, strict=True):
+        # Yielded while the model still holds this alpha's prior scale.
+        assert model["laplace_b"].get_value() == data["laplace_b"]
         reference = lasso_coef(ds, alpha)
         assert_same_fit(coefficients(values), reference)
         optimality = values["_optimality"]
@@ -234,3 +235,45 @@ def test_line_search_shortens_an_overshooting_step_and_refuses_ascent(rng):
     assert solver.objective(x + length * step) < solver.objective(x)
     assert solver.objective(x + step) > solver.objective(x)  # the full step was an ascent
     assert solver._line_search(x, value, active, -step, restricted @ -step, 1.0) == 0.0
+
+
+def test_lasso_path_alphas_are_decreasing_and_include_the_extra_points(diabetes):
+    alphas = sparse.lasso_path_alphas(
+        diabetes.X, diabetes.y, n_path=5, decades=3.0, extra=(0.0123,)
+    )
+    assert np.all(np.diff(alphas) < 0) and 0.0123 in alphas
+    assert alphas[0] > alpha_max(diabetes)  # the path starts with an all-zero fit
+    assert alphas[-1] == pytest.approx(alpha_max(diabetes) * 1e-3, rel=1e-12)  # 3 decades below
+    assert len(alphas) == 5 + 1
+
+
+def test_near_zero_threshold_is_a_fraction_of_each_standard_error_in_an_orthogonal_design(rng):
+    """With orthogonal centred columns, the least-squares SE of coefficient j is sigma / ||x_j - mean||."""
+    # Orthonormal columns orthogonal to the constant one: centred already.
+    q, _ = np.linalg.qr(np.column_stack([np.ones(40), rng.standard_normal((40, 3))]))
+    X = 5.0 + q[:, 1:] @ np.diag([2.0, 4.0, 0.5])
+    Xc = X - X.mean(axis=0)
+    gram = Xc.T @ Xc
+    np.testing.assert_allclose(gram - np.diag(np.diag(gram)), 0.0, atol=1e-12)  # still orthogonal
+    standard_errors = 1.5 * np.sqrt(np.diag(np.linalg.inv(gram)))
+    threshold = sparse.near_zero_threshold(X, 1.5, 0.1)
+    np.testing.assert_allclose(threshold, 0.1 * standard_errors, rtol=1e-12)
+
+
+@pytest.mark.extended  # two numba compilations: 92 s on the shared two-core machine
+def test_laplace_posteriors_share_one_compiled_model_with_the_draws_of_one_built_per_alpha(rng):
+    """The prior scale is pm.Data: sampling the model compiled at the first alpha with the second alpha's
+    scale gives, seed for seed, the draws of a model built at the second alpha (what lets an experiment
+    reproduce one point of another's path)."""
+    ds = sparse.sparse_truth(rng=rng, n_samples=30, n_features=3, n_nonzero=1)
+    alphas, seeds, sampling = (0.3, 0.05), (12, 12), {"draws": 50, "tune": 50, "chains": 1}
+    posteriors = sparse.laplace_posteriors(ds, alphas, seeds, **sampling)
+    assert list(posteriors) == list(alphas)
+    alone = sparse.laplace_posteriors(ds, alphas[1:], seeds[1:], **sampling)[alphas[1]]
+    np.testing.assert_array_equal(
+        posterior_coefficients(posteriors[alphas[1]]), posterior_coefficients(alone)
+    )
+    # ... and not those at the first alpha with the same seed: the second scale did reach the sampler.
+    assert not np.array_equal(
+        posterior_coefficients(posteriors[alphas[0]]), posterior_coefficients(alone)
+    )
