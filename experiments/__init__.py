@@ -14,27 +14,27 @@ EXPERIMENTS = {
     "ridge_sampling": "NUTS samples the Ridge twin's exact posterior: means within MCSE bounds, SDs within 10%",
     "posterior_spread": "What the point estimate hides: posterior spread, correlation, prediction and calibration",
     "glm_equivalence": "LogisticRegression and PoissonRegressor are MAPs: twin MAP vs scikit-learn along C and alpha",
-    "separation": "on separable data the logistic MAP grows without bound in C; the posterior stays proper",
-    "glm_prediction": "the MAP is not the posterior: GLM posterior mean and median vs MAP; what predict_proba hides",
+    "separation": "On separable data the logistic MAP grows without bound in C; the posterior stays proper",
+    "glm_prediction": "The MAP is not the posterior: GLM posterior mean and median vs MAP; what predict_proba hides",
     "choosing_lambda": "Where alpha comes from: RidgeCV vs evidence (BayesianRidge) vs PSIS-LOO, three point choices",
-    "hierarchical_alpha": "the whole posterior of alpha from a hierarchical twin vs quadrature; find_MAP collapses",
-    "lasso_laplace": "the Lasso and ElasticNet are MAPs of Laplace(-Normal) priors, exact zeros included",
-    "exact_zeros": "the Lasso's exact zeros sit inside a Laplace posterior with no mass at zero",
-    "sparse_support": "selecting features: LassoCV's zeros vs Laplace and horseshoe posterior intervals vs the truth",
+    "hierarchical_alpha": "The whole posterior of alpha from a hierarchical twin vs quadrature; find_MAP collapses",
+    "lasso_laplace": "The Lasso and ElasticNet are MAPs of Laplace(-Normal) priors, exact zeros included",
+    "exact_zeros": "The Lasso's exact zeros sit inside a Laplace posterior with no mass at zero",
+    "sparse_support": "Selecting features: LassoCV's zeros vs Laplace and horseshoe posterior intervals vs the truth",
     "approximations": "From a point to the whole posterior: MAP, Laplace, ADVI, Pathfinder, NUTS vs the exact answer",
-    "twin_panel": "every supported estimator's twin, on real and ill-conditioned tables: its MAP is the estimator",
+    "twin_panel": "Every supported estimator's twin, on real and ill-conditioned tables: its MAP is the estimator",
+    "twin_choices": "Why the twin samples standardized coordinates and certifies the l1 logistic (not saga)",
     "kernel_gp": "KernelRidge is a Gaussian process's posterior mean; full Bayes over its kernel vs type-II ML",
-    "twin_choices": "why the twin samples standardized coordinates and certifies the l1 logistic (not saga)",
 }
 """Every experiment, in the order ``make reproduce`` runs them, with its one-line claim."""
 
 BENCHMARKS = {
-    "performance": "sufficient statistics vs row-wise NUTS, one compiled model for a path, a process pool",
-    "scaling": "the twin's MAP vs Ridge and NUTS on sufficient statistics across n up to 1e6 and p up to 1000",
+    "performance": "Sufficient statistics vs row-wise NUTS, one compiled model for a path, a process pool",
+    "scaling": "The twin's MAP vs Ridge and NUTS on sufficient statistics across n up to 1e6 and p up to 1000",
     "samplers": "PyMC's NUTS, nutpie, numpyro, blackjax and exact draws side by side: ESS per second",
-    "first_answer": "time to first answer: the twin vs bambi, fresh process to posterior file, cold and warm cache",
-    "glm_scale": "logistic and Poisson twins at n = 1e6, p = 100: Newton MAP, Laplace, PSIS-corrected draws vs NUTS",
-    "out_of_core": "the Ridge twin on 1e8 Parquet rows: a streamed pass vs pyarrow's raw scan, here and on dask",
+    "first_answer": "Time to first answer: the twin vs bambi, fresh process to posterior file, cold and warm cache",
+    "glm_scale": "Logistic and Poisson twins at n = 1e6, p = 100: Newton MAP, Laplace, PSIS-corrected draws vs NUTS",
+    "out_of_core": "The Ridge twin on 1e8 Parquet rows: a streamed pass vs pyarrow's raw scan, here and on dask",
 }
 """Experiments that measure speed (``make bench``), not part of ``make reproduce``."""
 

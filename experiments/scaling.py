@@ -5,10 +5,15 @@ Claim
     over the data no longer grows with n: at n = 1e6, p = 100, NUTS (2 chains x 1,000 draws) takes under
     60 s and under 4 GiB beyond the data, and the MAP equals Ridge to 1e-8 at every cell of the grid
     n in {1e3..1e6} x p in {10, 100, 1000}; the log-log slopes of seconds against n say how each cost grows.
+    Wide designs too: the MAP (a Newton step from the closed-form precision, one Cholesky factorization)
+    costs at most twice Ridge's time at every cell, and NUTS at p = 1000 samples in under 60 s.
 
 Measures
-    MAP seconds include computing the statistics (one pass) and Newton's method on them, compilation
-    excluded (compiled once per p on a tiny design); Ridge seconds are scikit-learn's fit. ESS/s is the
+    MAP seconds include computing the statistics (one pass) and the Newton step on them, compilation
+    excluded (the gradient, compiled once per p on a tiny design); Ridge seconds are scikit-learn's fit.
+    Both are the shortest of up to 5 runs, repeated while they total under 1 s, in wall-clock seconds and
+    in CPU seconds of the process (their ratio is checked in CPU seconds: on a shared machine the wall-clock
+    ratio is mostly the load). ESS/s is the
     smallest bulk ESS over every parameter per second of sampling, tuning included. Peak memory is the
     process's peak resident memory (Linux ``VmHWM``, reset per cell) minus its resident memory when the cell
     began. Row-wise NUTS runs only where its gradient cost n * p is affordable; skipped cells say why. Absolute
@@ -27,6 +32,7 @@ Run (``make bench``; not part of ``make reproduce``)
 """
 
 import sys
+import time
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
@@ -40,7 +46,7 @@ from models.data import standard_regression
 from models.diagnostics import convergence, mean_z_scores
 from models.fit import intercept_first, posterior_coefficients
 from models.linear import SuffstatFits, linear_regression, sufficient_statistics
-from models.measure import Stopwatch, machine, nutpie_fit, peak_memory, reset_peak_memory
+from models.measure import machine, nutpie_fit, peak_memory, reset_peak_memory
 
 NAME = "scaling"
 
@@ -63,12 +69,20 @@ class Config:
     # Skip rules (the reason is written to scaling.csv): design size and row-wise gradient cost.
     max_design_bytes: float = 1.0e9
     max_rows_work: float = 1.0e6
-    # In a trial run on the loaded 2-core machine (load average 6-8) the first p = 1000 NUTS cell had not
-    # finished after several minutes; it was not profiled further.
-    max_nuts_p: int = 100
+    # NUTS runs at every p. Above low_rank_max_p the mass matrix adaptation is nutpie's diagonal one: at
+    # n = 1e4, p = 1000 the low-rank adaptation (the default) took 499 s for 2 x (500 + 500) iterations
+    # where diag took 40 s, both at 15 leapfrog steps per draw and similar ESS (942 and 1,048; 2 cores at
+    # load average 10). The posterior is near-isotropic after diagonal scaling, so the low-rank correction
+    # buys nothing here. Exact draws (models.streaming.ridge_posterior on the statistics) would be cheaper
+    # still, but this benchmark measures the sampler; they are its oracle (the MCSE check).
+    max_nuts_p: int = 1000
+    low_rank_max_p: int = 100
     # The issue's targets for the headline cell.
     target_nuts_seconds: float = 60.0
     target_memory_gib: float = 4.0
+    # And for the wide cells: MAP against Ridge at every cell, NUTS at the largest p.
+    target_map_over_ridge: float = 2.0
+    target_wide_nuts_seconds: float = 60.0
 
 
 # Compilation dominates a smoke run: one p for every fit (compiled once), no row-wise cells.
@@ -85,6 +99,20 @@ FAST = Config(
 )
 
 
+def best_seconds(fit, *, budget: float = 1.0, repeats: int = 5):
+    """``fit()``'s result and its shortest wall-clock and CPU (this process) seconds, run again (at most
+    ``repeats`` times) while the runs total under ``budget`` seconds: one run of a millisecond fit on a shared
+    machine is mostly noise (a single statistics pass at n = 1e4, p = 10 read 21 ms where the median of 7 was
+    0.5 ms)."""
+    wall, cpu = [], []
+    while len(wall) < repeats and sum(wall) < budget:
+        start_wall, start_cpu = time.perf_counter(), time.process_time()
+        result = fit()
+        wall.append(time.perf_counter() - start_wall)
+        cpu.append(time.process_time() - start_cpu)
+    return result, min(wall), min(cpu)
+
+
 def grid_cell(n, p, config, fits, rng, *, draws, tune) -> dict:
     """MAP vs Ridge, NUTS ESS/s (sufficient statistics; row-wise where affordable) and peak memory."""
     row = {"n": n, "p": p}
@@ -94,26 +122,29 @@ def grid_cell(n, p, config, fits, rng, *, draws, tune) -> dict:
     data_rng, seed_rng = rng.spawn(2)
     baseline = reset_peak_memory()
     X, y = standard_regression(n, p, data_rng)
-    clock = Stopwatch()
-    stats = sufficient_statistics(X, y)
-    statistics_seconds = clock.lap()
-    coef, map_compile = fits.map(p, stats)
-    map_seconds = statistics_seconds + clock.lap() - map_compile
+    stats, statistics_seconds, statistics_cpu = best_seconds(lambda: sufficient_statistics(X, y))
+    _, map_compile = fits.map(p, stats)  # compiled once per p, on a tiny design
+    (coef, _), newton_seconds, newton_cpu = best_seconds(lambda: fits.map(p, stats))
+    map_seconds = statistics_seconds + newton_seconds
     seed_suffstat, seed_rows = (int(s) for s in seed_rng.integers(2**31, size=2))
     sampling = {"draws": draws, "tune": tune, "chains": config.chains}
     sample = p <= config.max_nuts_p
+    adaptation = "low_rank" if p <= config.low_rank_max_p else "diag"
     if sample:
-        idata, compile_s, sampling_s = fits.nuts(p, stats, seed=seed_suffstat, **sampling)
+        idata, compile_s, sampling_s = fits.nuts(
+            p, stats, seed=seed_suffstat, adaptation=adaptation, **sampling
+        )
     row["peak_memory_bytes"] = peak_memory() - baseline
     row["data_bytes"] = X.nbytes + y.nbytes
     baseline = reset_peak_memory()
-    clock.lap()
-    ridge = Ridge(alpha=config.ridge_alpha).fit(X, y)
-    ridge_seconds = clock.lap()
+    ridge, ridge_seconds, ridge_cpu = best_seconds(
+        lambda: Ridge(alpha=config.ridge_alpha).fit(X, y)
+    )
     row["ridge_peak_memory_bytes"] = peak_memory() - baseline
     ridge_coef = intercept_first(ridge)
     row |= {"statistics_seconds": statistics_seconds, "map_seconds": map_seconds}
     row |= {"map_compile_seconds": map_compile, "ridge_seconds": ridge_seconds}
+    row |= {"map_cpu_seconds": statistics_cpu + newton_cpu, "ridge_cpu_seconds": ridge_cpu}
     row |= {"map_rel_err_vs_ridge": diagnostics.relative_error(coef, ridge_coef)}
     if not sample:
         reason = f"NUTS at p > {config.max_nuts_p} not run: too slow for the make-bench budget"
@@ -123,7 +154,7 @@ def grid_cell(n, p, config, fits, rng, *, draws, tune) -> dict:
     z = mean_z_scores(posterior_coefficients(idata), ridge_coef).max()
     row |= {"suffstat_compile_seconds": compile_s, "suffstat_sampling_seconds": sampling_s}
     row |= {"suffstat_ess_per_second": fit.ess_bulk_min / sampling_s, "suffstat_rhat": fit.rhat_max}
-    row |= {"suffstat_max_mean_z": z, "draws": draws, "tune": tune}
+    row |= {"suffstat_max_mean_z": z, "draws": draws, "tune": tune, "nuts_adaptation": adaptation}
     if n * p > config.max_rows_work:
         row["rows_skipped"] = (
             f"row-wise gradient costs n*p = {n * p:.0e} > {config.max_rows_work:.0e}"
@@ -188,6 +219,14 @@ def summarize(scaling: pd.DataFrame, config: Config) -> tuple[dict, dict]:
         "ridge_seconds_n1e6_p100": big.ridge_seconds,
         "max_map_rel_err_vs_ridge": float(grid.map_rel_err_vs_ridge.max()),
         "grid_cells_skipped": int(grid.skipped.notna().sum()) if "skipped" in grid else 0,
+        "max_map_seconds_over_ridge": float((grid.map_seconds / grid.ridge_seconds).max()),
+        "max_map_cpu_seconds_over_ridge": float(
+            (grid.map_cpu_seconds / grid.ridge_cpu_seconds).max()
+        ),
+        "widest_p": max(config.grid_p),
+        "max_nuts_seconds_widest_p": float(
+            grid.xs(max(config.grid_p), level="p").suffstat_sampling_seconds.max()
+        ),
     }
     for column in ("map_seconds", "ridge_seconds", "suffstat_sampling_seconds"):
         for p, slope in slopes(scaling, column).items():
@@ -206,6 +245,18 @@ def summarize(scaling: pd.DataFrame, config: Config) -> tuple[dict, dict]:
         "nuts_mean_within_5_mcse": (float(scaling[z_columns].max().max()), "<=", 5.0),
         # R-hats from 2 chains of 500-1,000 draws: the statistic's own noise reaches ~1.015 there.
         "nuts_rhat": (float(scaling.suffstat_rhat.max()), "<=", 1.02),
+        # In CPU seconds of this process: on a shared machine the wall-clock ratio is mostly the load (at
+        # n = 1e4, p = 1000 the same Ridge fit read 0.8-1.4 s of wall time for 0.27-0.47 s of CPU).
+        "map_cpu_seconds_over_ridge": (
+            metrics["max_map_cpu_seconds_over_ridge"],
+            "<=",
+            config.target_map_over_ridge,
+        ),
+        "nuts_seconds_widest_p": (
+            metrics["max_nuts_seconds_widest_p"],
+            "<=",
+            config.target_wide_nuts_seconds,
+        ),
     }
     return metrics, diagnostics.checks(targets)
 
@@ -220,6 +271,9 @@ def findings(metrics: dict) -> list[str]:
         f"{metrics['ridge_seconds_n1e6_p100']:.2f} s.",
         f"Across the grid the MAP equals Ridge to {metrics['max_map_rel_err_vs_ridge']:.1e}; "
         f"{metrics['grid_cells_skipped']} cell(s) were skipped for the size of their design alone.",
+        f"The MAP took at most {metrics['max_map_cpu_seconds_over_ridge']:.2f}x Ridge's CPU time "
+        f"({metrics['max_map_seconds_over_ridge']:.2f}x its wall time) at any cell; at "
+        f"p = {metrics['widest_p']} NUTS sampled in at most {metrics['max_nuts_seconds_widest_p']:.1f} s.",
     ]
 
 

@@ -23,7 +23,10 @@ different scales, so add ``--standardize`` there: on the tests' 40-row table (a 
 separated by another column) it stopped 4.8 relative from the optimum after 1e5 iterations, and the checks
 said so). ``--standardize`` fits
 ``Pipeline(StandardScaler(), estimator)``, a different penalty (on standardized coefficients); every coefficient
-is still reported on the original scale. NUTS samples in standardized coordinates either way.
+is still reported on the original scale. NUTS samples in standardized coordinates either way. A target with 3
+or more classes gets the multinomial twin (:mod:`models.multinomial`): coefficients per class, named
+``feature[class]`` (the intercepts summing to zero, as scikit-learn reports them), and ``predictions.csv`` has
+one row per (row, class), ``E[y|x]`` being the class's probability and ``observed`` 1 for the row's class.
 
 ``--estimator ard`` fits ``ARDRegression()`` (no penalty flag: it fits its own per-feature prior by the
 evidence; the features it prunes have coefficient 0 and no spread). ``--estimator ridge_classifier`` takes
@@ -39,6 +42,17 @@ Text columns are categories, one-hot encoded before the estimator (a ColumnTrans
 step on the encoded design); ``--formula`` builds the design with formulaic instead; ``--weights COLUMN`` passes
 sample weights.
 
+Exposure and trials (neither a feature, neither with ``--weights``). ``--estimator poisson --exposure COLUMN``
+takes ``--target`` as the count observed over that exposure (> 0, e.g. person-years): ``PoissonRegressor`` is
+fitted on the rate ``count / exposure`` with ``sample_weight = exposure`` (scikit-learn's convention), which is a
+Poisson likelihood of the counts with offset ``log(exposure)`` when the counts are whole, and a
+quasi-likelihood otherwise (the estimator's label says which; :func:`models.glm.poisson_likelihood`); the
+predictions are rates, the predictive interval that of ``count / exposure``. ``--estimator logistic --trials
+COLUMN`` takes ``--target`` as the number of successes out of that many trials (whole numbers; a target of
+proportions is refused with how to convert it): the estimator is fitted on weighted 0/1 rows
+(:func:`models.glm.binomial_rows`), R's binomial ``glm`` with ``weights = trials``; the predictions are per table
+row, observed the proportion ``successes / trials``.
+
 A ``--data`` that is a glob or several Parquet/CSV files (or one Parquet file) streams: the Ridge twin runs on
 sufficient statistics summed block by block (:mod:`models.streaming`; ``--scheduler ADDRESS`` sums them on a
 dask.distributed cluster), and writes the coefficients, correlations and posterior draws, without predictions
@@ -48,6 +62,8 @@ Run
     priorlab twin --data table.csv --target y --estimator ridge --alpha 1
     priorlab twin --data 'data/part-*.parquet' --target y --estimator ridge
     priorlab twin --data table.csv --formula "y ~ x1 + C(region) + x1:x2" --weights w
+    priorlab twin --data claims.csv --target claims --exposure years --estimator poisson
+    priorlab twin --data schools.csv --target passed --trials tested --estimator logistic
     python -m experiments.twin --data table.csv --target y --estimator ridge --alpha 1
     python -m experiments.twin --data table.csv --target clicked --estimator logistic --C 0.5 --l1-ratio 1
 """
@@ -71,6 +87,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from experiments import _cli
 from models import data as datasets
 from models.data import DataError
+from models.glm import binomial_rows
 from models.registry import KINDS
 from models.results import result_set, write_csv, write_figure, write_metadata, write_posterior
 from models.tweedie import check_power
@@ -109,6 +126,8 @@ class Table(NamedTuple):
     sample_weight: np.ndarray | None = None
     text_columns: tuple[str, ...] = ()
     fit_intercept: bool = True
+    exposure: np.ndarray | None = None
+    trials: np.ndarray | None = None
 
 
 def make_estimator(config: Config, table: Table | None = None):
@@ -173,25 +192,52 @@ def looks_like_dates(column: pd.Series) -> bool:
     return bool(parsed.notna().mean() >= 0.9)
 
 
-def load_table(path, target: str | None, *, formula: str | None = None, weights: str | None = None):
+def _pop_numbers(frame: pd.DataFrame, column: str, what: str, path, target) -> np.ndarray:
+    """Remove ``column`` (not a feature) from ``frame`` and return it as finite floats."""
+    if column == target:
+        raise DataError(f"{path}: the {what} column {column!r} is the target")
+    if column not in frame.columns:
+        raise DataError(f"{path}: no {what} column named {column!r}")
+    values = pd.to_numeric(frame.pop(column), errors="coerce").to_numpy(dtype=float)
+    if not np.all(np.isfinite(values)):
+        raise DataError(f"{path}: the {what} column {column!r} must hold finite numbers")
+    return values
+
+
+def load_table(
+    path,
+    target: str | None,
+    *,
+    formula: str | None = None,
+    weights: str | None = None,
+    exposure: str | None = None,
+    trials: str | None = None,
+):
     """The user's CSV as a :class:`Table`: ``target`` against every other column, or a formulaic
     ``formula`` (``"y ~ x1 + C(region) + x2:x3"``; ``- 1`` drops the intercept); ``weights`` names a column of
-    sample weights (not a feature). Text columns are categories, one-hot encoded by :func:`make_estimator`.
+    sample weights, ``exposure`` one of exposures (> 0) and ``trials`` one of binomial trials (none of them a
+    feature; see :func:`fit_arrays`). Text columns are categories, one-hot encoded by :func:`make_estimator`.
 
     Raises
     ------
     DataError
         What :func:`models.data.read_frame` raises; a bad formula or unknown column (one line); a date-like
-        text column; missing values; a non-numeric target or weight column.
+        text column; missing values; a non-numeric target, weight, exposure or trials column; an exposure
+        that is not positive.
     """
     frame = datasets.read_frame(path, None if formula else target)
     sample_weight = None
     if weights is not None:
-        if weights not in frame.columns:
-            raise DataError(f"{path}: no weight column named {weights!r}")
-        sample_weight = pd.to_numeric(frame.pop(weights), errors="coerce").to_numpy(dtype=float)
-        if not np.all(np.isfinite(sample_weight)):
-            raise DataError(f"{path}: the weight column {weights!r} must hold finite numbers")
+        sample_weight = _pop_numbers(frame, weights, "weight", path, target)
+    if exposure is not None:
+        exposure_values = _pop_numbers(frame, exposure, "exposure", path, target)
+        if np.any(exposure_values <= 0):
+            raise DataError(
+                f"{path}: the exposure column {exposure!r} must be > 0, got {exposure_values.min():g}"
+            )
+    extra = {"exposure": exposure_values} if exposure is not None else {}
+    if trials is not None:
+        extra["trials"] = _pop_numbers(frame, trials, "trials", path, target)
     dates = [
         str(c)
         for c in frame.columns
@@ -224,30 +270,72 @@ def load_table(path, target: str | None, *, formula: str | None = None, weights:
         has_intercept = "Intercept" in design.columns
         X = design.drop(columns=["Intercept"]) if has_intercept else design
         y = np.asarray(matrices.lhs, dtype=float)[:, 0]
-        return Table(Path(path).stem, X, y, sample_weight, (), has_intercept)
+        return Table(Path(path).stem, X, y, sample_weight, (), has_intercept, **extra)
     y = pd.to_numeric(frame[target], errors="coerce")
     if y.isna().any() and not frame[target].isna().any():
         # A logistic target may be text labels: the twin takes any two labels.
         y = frame[target]
     X = frame.drop(columns=[target])
     text = tuple(str(c) for c in X.columns if not pd.api.types.is_numeric_dtype(X[c]))
-    return Table(Path(path).stem, X, y.to_numpy(), sample_weight, text)
+    return Table(Path(path).stem, X, y.to_numpy(), sample_weight, text, **extra)
+
+
+def fit_arrays(table: Table):
+    """``(X, y, sample_weight)`` the estimator is fitted on.
+
+    The table's own, or with exposure the rates ``count / exposure`` weighted by the exposure
+    (scikit-learn's convention; :func:`models.glm.poisson_likelihood`), or with trials the weighted 0/1 rows
+    of the successes (:func:`models.glm.binomial_rows`).
+
+    Raises
+    ------
+    DataError
+        With trials: a target of proportions (the successes are asked for), or successes that are not whole
+        numbers from 0 to the trials.
+    """
+    if table.exposure is not None:
+        counts = np.asarray(table.y, dtype=float)
+        return table.X, counts / table.exposure, table.exposure
+    if table.trials is not None:
+        try:
+            successes = np.asarray(table.y, dtype=float)
+        except (TypeError, ValueError):
+            raise DataError("with --trials the target must be the number of successes") from None
+        fractional = successes != np.round(successes)
+        if np.any(fractional) and np.all((successes >= 0) & (successes <= 1)):
+            raise DataError(
+                f"with --trials the target is the number of successes, but it holds proportions "
+                f"({successes[fractional][0]:g}): multiply them by the trials column"
+            )
+        rows = binomial_rows(table.X, successes, table.trials)
+        return rows.X, rows.y, rows.sample_weight
+    return table.X, table.y, table.sample_weight
 
 
 def run(config: Config, table: Table) -> tuple[TwinFit, pd.DataFrame]:
     """The twin of the configured estimator on the table, and its predictions for the table's rows."""
+    X, y, sample_weight = fit_arrays(table)
     twin = fit_twin(
         make_estimator(config, table),
-        table.X,
-        table.y,
-        sample_weight=table.sample_weight,
+        X,
+        y,
+        sample_weight=sample_weight,
         seed=config.seed,
         draws=config.draws,
         tune=config.tune,
         chains=config.chains,
     )
-    predictions = twin.predict(table.X)
+    predictions = twin.predict(table.X, exposure=table.exposure)
+    if twin.classes is not None:
+        # Multinomial: one row per (row, class), E[y | x] the class's probability; observed 1 for the row's class.
+        classes = predictions.index.get_level_values("class")
+        rows = np.repeat(np.asarray(table.y), len(twin.classes))
+        predictions["observed"] = (rows == np.asarray(classes)).astype(float)
+        return twin, predictions
     predictions["observed"] = table.y
+    for per_row in (table.exposure, table.trials):  # a rate or a proportion, as E[y | x] is
+        if per_row is not None:
+            predictions["observed"] = np.asarray(table.y, dtype=float) / per_row
     codes = KINDS[twin.kind].outcome.class_codes
     if codes is not None and not KINDS[twin.kind].outcome.binary:
         # A RidgeClassifier's predictions are its decision function: observed labels as the codes it fits.
@@ -268,6 +356,9 @@ def plot_forest(twin: TwinFit, X: np.ndarray):
     different scales share one axis; 90% posterior interval, posterior mean, estimator and MAP."""
     table = twin.summary().drop(index="intercept", errors="ignore")
     sd = X.std(axis=0, ddof=1)
+    if twin.classes is not None:  # multinomial: the intercepts, then each class's features
+        table = table.iloc[len(table) - len(twin.classes) * len(sd) :]
+        sd = np.tile(sd, len(twin.classes))
     scaled = table.mul(sd, axis=0)
     y = np.arange(len(scaled))[::-1]
     fig, ax = plt.subplots(figsize=(8, 1.5 + 0.4 * len(scaled)))
@@ -316,6 +407,8 @@ def plot_predictive(twin: TwinFit, predictions: pd.DataFrame, max_rows: int = 20
     ax.set_xlabel(f"row of the table, sorted by prediction ({len(order)} shown)")
     if KINDS[twin.kind].outcome.binary:
         ax.set_ylabel(f"P(y = {twin.positive_class})")
+    elif twin.classes is not None:
+        ax.set_ylabel("P(y = class), one point per row and class")
     elif twin.positive_class is not None:
         ax.set_ylabel(f"decision function (class {twin.positive_class} coded +1)")
     else:
@@ -448,11 +541,27 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--weights", default=None, help="a column of sample weights")
     parser.add_argument(
+        "--exposure", default=None, help="poisson: a column of exposures (--target the counts)"
+    )
+    parser.add_argument(
+        "--trials", default=None, help="logistic: a column of trials (--target the successes)"
+    )
+    parser.add_argument(
         "--scheduler", default=None, help="a dask.distributed scheduler address (streamed --data)"
     )
     # --data takes one CSV, or a glob or several Parquet/CSV files (streamed: see run_streamed).
     next(action for action in parser._actions if action.dest == "data").nargs = "+"
     args = parser.parse_args(argv)
+    per_row = {"exposure": ("poisson", args.exposure), "trials": ("logistic", args.trials)}
+    for flag, (estimator, column) in per_row.items():
+        if column is None:
+            continue
+        if args.estimator != estimator:
+            raise DataError(f"--{flag} is for --estimator {estimator}, not {args.estimator}")
+        if args.weights is not None:
+            raise DataError(f"--{flag} sets the sample weights itself: leave out --weights")
+        if args.data is not None and is_streamed(args.data):
+            raise DataError(f"--{flag} needs one CSV table (only the Ridge twin streams)")
     if args.data is not None and is_streamed(args.data):
         return run_streamed(args)
     if args.scheduler is not None:
@@ -475,7 +584,14 @@ def main(argv=None) -> int:
     if args.seed is not None:
         config = replace(config, seed=args.seed)
     make_estimator(config)  # penalty errors before reading the file
-    table = load_table(args.data, args.target, formula=args.formula, weights=args.weights)
+    table = load_table(
+        args.data,
+        args.target,
+        formula=args.formula,
+        weights=args.weights,
+        exposure=args.exposure,
+        trials=args.trials,
+    )
     out = _cli.output_dir(NAME, args)
 
     start = time.perf_counter()
@@ -510,7 +626,8 @@ def main(argv=None) -> int:
             module=f"experiments.{NAME}",
             config=asdict(config)
             | {"data": args.data.name, "target": args.target, "formula": args.formula}
-            | {"weights": args.weights, "categories": list(table.text_columns)},
+            | {"weights": args.weights, "categories": list(table.text_columns)}
+            | {"exposure": args.exposure, "trials": args.trials},
             seed=config.seed,
             # Fit steps as fit_twin timed them, then the tables, figures and posterior file.
             seconds={"total": seconds}

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from sklearn.datasets import load_breast_cancer
+from sklearn.datasets import load_breast_cancer, load_iris
 from sklearn.linear_model import (
     ARDRegression,
     BayesianRidge,
@@ -85,6 +85,7 @@ def tables(rng: np.random.Generator) -> dict:
         "breast_cancer_10": (cancer.data.iloc[:, :10], cancer.target.to_numpy(dtype=float)),
         "raw_table_clicked": (raw, clicked),
         "raw_table_visits": (raw, visits),
+        "iris": load_iris(return_X_y=True, as_frame=True),
     }
     for design in ("badly_scaled", "collinear"):
         table = datasets.simulated(design, rng=rng)
@@ -133,6 +134,7 @@ def cases(config: Config) -> list[tuple[str, str, object]]:
         ),
         ("raw_table_clicked", "LogisticRegression l2", LogisticRegression(C=1.0, **newton)),
         ("raw_table_clicked", "LogisticRegression C=inf", LogisticRegression(C=np.inf, **newton)),
+        ("iris", "multinomial LogisticRegression l2", LogisticRegression(C=1.0, **newton)),
         ("raw_table_visits", "PoissonRegressor", PoissonRegressor(alpha=1e-4, **newton)),
         ("diabetes", "QuantileRegressor q=0.9", QuantileRegressor(quantile=0.9, alpha=1e-3)),
         ("diabetes", "GammaRegressor", GammaRegressor(alpha=1e-3, **newton)),

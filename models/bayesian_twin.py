@@ -24,6 +24,11 @@ Gaussian likelihood on labels is misspecified: its posterior is that of the deci
 how labels arise, and it has no class probabilities (no ``predict_proba``). ``predict`` gives the class whose
 code the posterior mean of the decision function is nearer (its sign), as ``RidgeClassifier.predict`` does;
 ``sample_posterior_predictive`` the class of the sign of a new code drawn from the Gaussian likelihood.
+
+A ``LogisticRegression`` on 3 or more classes gets the multinomial twin (:mod:`models.multinomial`):
+``coef_`` (K x p) and ``intercept_`` (K, summing to zero) as scikit-learn's; ``predict_proba`` the posterior
+mean of every class's probability; ``predict`` the class with the largest; ``decision_function`` the posterior
+mean of each class's linear predictor; ``predict_interval(kind="mean")`` shape ``(n_rows, n_classes, 2)``.
 """
 
 import numpy as np
@@ -64,7 +69,7 @@ class BayesianTwin(BaseEstimator):
     twin_ : models.twin.TwinFit
     coef_, intercept_ : the MAP on the original feature scale (``intercept_`` is 0.0 without an intercept)
     posterior_ : xarray.DataTree with ``intercept`` and ``beta`` (dimension ``feature``)
-    classes_ : the two class labels (classifiers)
+    classes_ : the class labels (classifiers; two, or 3 or more for a multinomial LogisticRegression)
     n_features_in_, feature_names_in_ : as scikit-learn sets them
     """
 

@@ -29,6 +29,24 @@ from models.diagnostics import convergence, mean_z_scores
 from models.exact import LinearPosterior, linear_posterior
 from models.fit import posterior_coefficients, sample_nuts
 
+__all__ = [
+    "Coverage",
+    "coverage",
+    "coverage_rows",
+    "covers",
+    "equal_tailed",
+    "draw_intervals",
+    "exact_intervals",
+    "interval_table",
+    "PriorDatasets",
+    "linear_prior_datasets",
+    "exact_coverage_hits",
+    "nuts_coverage_hits",
+    "prior_calibration",
+    "exact_predictive_interval",
+    "predictive_table",
+]
+
 
 class Coverage(NamedTuple):
     """Empirical coverage of intervals that claim probability ``level``.

@@ -13,6 +13,22 @@ import pandas as pd
 import scipy.special
 from sklearn.datasets import load_diabetes
 
+__all__ = [
+    "DataError",
+    "Dataset",
+    "plug_in_noise_sigma",
+    "diabetes",
+    "standard_regression",
+    "raw_user_table",
+    "SIMULATED_DESIGNS",
+    "simulated",
+    "LARGEST_VALUE",
+    "validate_arrays",
+    "check_values",
+    "read_frame",
+    "read_csv",
+]
+
 
 class DataError(ValueError):
     """Bad input data; its message is the one line a user sees."""

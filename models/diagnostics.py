@@ -14,6 +14,20 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
+__all__ = [
+    "Convergence",
+    "convergence",
+    "nuts_health",
+    "relative_error",
+    "mean_z_scores",
+    "quantile_z_scores",
+    "sd_ratio",
+    "marginal_summary",
+    "correlation_table",
+    "checks",
+    "z_bound",
+]
+
 
 class Convergence(NamedTuple):
     """Worst-case convergence diagnostics of one sampled fit."""

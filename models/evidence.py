@@ -47,6 +47,28 @@ from models.fit import intercept_first, map_default, posterior_coefficients, sam
 from models.loglik import with_log_likelihood
 from models.registry import ridge_reference
 
+__all__ = [
+    "LOG_2PI",
+    "Evidence",
+    "bayesian_ridge_objective_argmax",
+    "bayesian_ridge_gap",
+    "bayesian_ridge_gap_decades",
+    "log_evidence",
+    "HyperpriorScales",
+    "default_hyperprior_scales",
+    "hierarchical_linear_regression",
+    "Hyperposterior",
+    "hyperposterior",
+    "nuts_against_quadrature",
+    "hierarchical_find_map",
+    "profile_log_joint",
+    "tau_profile",
+    "LeaveOneOut",
+    "exact_loo",
+    "criteria_path",
+    "psis_loo_against_exact",
+]
+
 LOG_2PI = float(np.log(2.0 * np.pi))
 
 

@@ -15,6 +15,14 @@ import scipy.special
 
 from models.penalties import whitening_factor
 
+__all__ = [
+    "NOISE_PRIOR",
+    "noise_prior_terms",
+    "WhitenedDesign",
+    "LinearPosterior",
+    "linear_posterior",
+]
+
 NOISE_PRIOR = (0.0, 0.0)
 """Default (shape, rate) of the inverse-gamma prior on the noise variance: ``(0, 0)`` is Jeffreys' prior
 ``p(sigma**2) ∝ 1 / sigma**2``, the limit of ``InverseGamma(a, b)`` as ``a, b -> 0``.

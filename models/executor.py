@@ -25,6 +25,12 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+__all__ = [
+    "THREAD_VARIABLES",
+    "task_generators",
+    "map_tasks",
+]
+
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 

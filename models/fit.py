@@ -238,9 +238,7 @@ class QuadraticMAP:
         x = self._x0.copy()
         for _ in range(2):
             x[self._index] += scipy.linalg.cho_solve(factor, self._grad(x)[self._index])
-        values = {
-            name: x[part].reshape(self._shapes[name]) for name, part in self._slices.items()
-        }
+        values = {name: x[part].reshape(self._shapes[name]) for name, part in self._slices.items()}
         values["_grad_norm"] = float(np.linalg.norm(self._grad(x)[self._index]))
         return values
 
@@ -295,8 +293,11 @@ def sample_nuts(
 
     The mass matrix adaptation defaults to nutpie's ``low_rank``: on the diabetes ridge posterior at
     alpha = 1e-3 (strongly correlated serum coefficients) it gave a minimum bulk ESS of about 2,100 from
-    2 x 1,000 draws where ``diag`` gave about 300. Raise ``target_accept`` (smaller steps) for posteriors
-    with funnels, such as the horseshoe's.
+    2 x 1,000 draws where ``diag`` gave about 300. Its cost per draw grows with the dimension: on the
+    sufficient-statistics ridge posterior at n = 1e4, p = 1000 (near-isotropic after diagonal scaling) it took
+    499 s for 2 chains x 1,000 iterations where ``diag`` took 40 s, both at 15 leapfrog steps per draw and
+    a similar ESS (942 and 1,048 from 1,000 draws; 2-core machine at load average 10). Raise
+    ``target_accept`` (smaller steps) for posteriors with funnels, such as the horseshoe's.
 
     Returns
     -------

@@ -20,6 +20,11 @@ weights it is a ``pm.CustomDist`` of the same distribution whose log-density is 
 variable: posterior predictive draws are Bernoulli / Poisson draws, and the ``log_likelihood`` group holds each
 row's weighted contribution ``w_i log p(y_i | theta)``, the terms the posterior is made of (a row of weight 2
 counts as two copies of that row). With unit weights the two are identical.
+
+Exposure and trials. A Poisson target ``y = count / exposure`` fitted with ``sample_weight = exposure``
+(scikit-learn's convention) is a proper Poisson likelihood of the counts with offset ``log(exposure)`` when the
+counts are whole; any other non-integer target is a quasi-likelihood (:func:`poisson_likelihood` says which).
+Binomial successes out of trials are weighted 0/1 rows for the logistic twin (:func:`binomial_rows`).
 """
 
 from typing import NamedTuple
@@ -63,7 +68,8 @@ def validate_glm(
     ------
     DataError
         One line: an unknown family; non-finite or misshapen arrays; a logistic target that is not 0/1 with
-        both classes present; Poisson counts that are negative, not integers, or all zero; negative,
+        both classes present; a Poisson target that is negative or all zero (a non-integer one is a rate or
+        a quasi-likelihood: :func:`poisson_likelihood`); negative,
         non-finite or all-zero sample weights; ``C <= 0`` or NaN; ``alpha < 0`` or a
         non-finite alpha; ``solver='liblinear'`` (it penalizes the intercept) or an unknown solver.
     """
@@ -84,9 +90,6 @@ def validate_glm(
     else:
         if np.any(y < 0):
             raise DataError(f"{name}: Poisson counts must be >= 0, got {y.min():g}")
-        if np.any(y != np.round(y)):
-            bad = y[y != np.round(y)][0]
-            raise DataError(f"{name}: Poisson counts must be integers, got {bad:g}")
         if not np.any(y > 0):
             raise DataError(
                 f"{name}: Poisson counts are all zero (the intercept's MAP would be -inf)"
@@ -111,6 +114,76 @@ def validate_glm(
         if solver not in TWIN_SOLVERS:
             raise DataError(f"unknown solver {solver!r}; choose from {', '.join(TWIN_SOLVERS)}")
     return X, y, weights
+
+
+WHOLE_COUNT_RTOL = 1e-9
+"""How close ``y * sample_weight`` must be to a whole number to count as one: a rate computed as
+``count / exposure`` and multiplied back is within a few ulps of the count (1e-16 relative), far inside this."""
+
+POISSON_LIKELIHOODS = {
+    "counts": "Poisson likelihood of the integer counts y",
+    "exposure": (
+        "Poisson likelihood of the whole counts y * sample_weight with offset log(sample_weight) "
+        "(y a rate per unit of exposure)"
+    ),
+    "quasi": (
+        "quasi-likelihood: y (times sample_weight) is not a whole count, so the estimator's objective is "
+        "used as a log-density; not a proper Bayesian posterior, though its MAP is still the estimator"
+    ),
+}
+"""What each Poisson likelihood of :func:`poisson_likelihood` is, in words (for labels and summaries)."""
+
+
+def poisson_likelihood(y, sample_weight=None) -> str:
+    """Which likelihood the Poisson twin's target makes: ``"counts"``, ``"exposure"`` or ``"quasi"``.
+
+    ``PoissonRegressor`` minimizes ``sum_i w_i (mu_i - y_i log mu_i)`` (scaled), which is, up to constants,
+    the Poisson log-likelihood of the counts ``c_i = y_i w_i`` with means ``w_i mu_i`` (an offset
+    ``log w_i``): scikit-learn's convention for exposure, ``y = count / exposure`` with ``sample_weight =
+    exposure``. So:
+
+    * ``"counts"``: ``y`` is whole (the weights, if any, multiply each row's log-likelihood, as before);
+    * ``"exposure"``: ``y`` is not whole but every ``y_i w_i`` is (to :data:`WHOLE_COUNT_RTOL`) and every
+      weight is positive: a proper Poisson likelihood of the counts;
+    * ``"quasi"``: otherwise (a non-integer ``y`` without weights that make it whole). The same objective
+      is used as a log-density, ``w_i (y_i log mu_i - mu_i - log Gamma(y_i + 1))``: the MAP is still the
+      estimator's, but the posterior is not that of any model of the data.
+    """
+    y = np.asarray(y, dtype=float)
+    if np.all(y == np.round(y)):
+        return "counts"
+    if sample_weight is None:
+        return "quasi"
+    weights = np.asarray(sample_weight, dtype=float)
+    counts = y * weights
+    whole = np.abs(counts - np.round(counts)) <= WHOLE_COUNT_RTOL * np.maximum(1.0, np.abs(counts))
+    return "exposure" if np.all(whole) and np.all(weights > 0) else "quasi"
+
+
+def _observe_exposure(eta, counts_, exposure_):
+    """Observed counts ``c_i ~ Poisson(exposure_i exp(eta_i))``: ``log(exposure)`` an offset."""
+
+    def dist(eta, exposure, size):
+        return pm.Poisson.dist(mu=exposure * pt.exp(eta), size=size)
+
+    def logp(value, eta, exposure):
+        # log(exposure) is data: written out so that the gradient in eta is c - exposure exp(eta)
+        offset = pt.switch(pt.eq(value, 0), 0.0, value * pt.log(exposure))
+        return offset + value * eta - exposure * pt.exp(eta) - pt.gammaln(value + 1.0)
+
+    return pm.CustomDist("y", eta, exposure_, dist=dist, logp=logp, observed=counts_, dims="obs_id")
+
+
+def _observe_quasi(eta, y_, sample_weight_):
+    """A non-integer ``y`` under the Poisson objective ``w_i (y_i eta_i - exp(eta_i) - log Gamma(y_i + 1))``
+    (a quasi-likelihood: PyMC's Poisson would round ``y`` down; no draws, since no distribution has it)."""
+
+    def logp(value, eta, weight):
+        return weight * (value * eta - pt.exp(eta) - pt.gammaln(value + 1.0))
+
+    return pm.CustomDist(
+        "y", eta, sample_weight_, logp=logp, observed=y_, dtype="float64", dims="obs_id"
+    )
 
 
 def _observe(distribution, eta, y_, sample_weight_, weighted: bool):
@@ -146,13 +219,24 @@ def _glm(
     coords = {"feature": feature_names, "obs_id": np.arange(n)}
     with pm.Model(coords=coords) as model:
         X_ = pm.Data("X", X, dims=("obs_id", "feature"))
-        y_ = pm.Data("y_observed", y.astype(np.int64), dims="obs_id")
+        if distribution == "poisson_exposure":
+            observed = np.round(y * weights).astype(np.int64)  # the counts (poisson_likelihood)
+        elif distribution == "poisson_quasi":
+            observed = y
+        else:
+            observed = y.astype(np.int64)
+        y_ = pm.Data("y_observed", observed, dims="obs_id")
         sample_weight_ = pm.Data("sample_weight", weights, dims="obs_id")
         beta = prior(sample_weight_, prior_scale(feature_scale, p))
         eta = X_ @ beta
         if fit_intercept:
             eta = pm.Flat("intercept") + eta
-        _observe(distribution, eta, y_, sample_weight_, weighted)
+        if distribution == "poisson_exposure":
+            _observe_exposure(eta, y_, sample_weight_)
+        elif distribution == "poisson_quasi":
+            _observe_quasi(eta, y_, sample_weight_)
+        else:
+            _observe(distribution, eta, y_, sample_weight_, weighted)
     return model
 
 
@@ -306,7 +390,9 @@ def poisson_regression(
     ----------
     X : array_like, shape (n, p)
     y : array_like, shape (n,)
-        Non-negative integer counts, not all zero.
+        Non-negative, not all zero: integer counts, or rates ``count / exposure`` with ``sample_weight =
+        exposure`` (scikit-learn's convention), or any other non-negative numbers (a quasi-likelihood); see
+        :func:`poisson_likelihood`.
     poisson_alpha : float
         scikit-learn's penalty strength, >= 0: ``beta ~ N(0, 1 / (sum(w) alpha))``; 0 is a flat prior.
     sample_weight : array_like or None
@@ -321,7 +407,10 @@ def poisson_regression(
     Returns
     -------
     pm.Model
-        As :func:`logistic_regression`, with ``pm.Data`` ``poisson_alpha`` (absent for a flat prior).
+        As :func:`logistic_regression`, with ``pm.Data`` ``poisson_alpha`` (absent for a flat prior). With
+        exposure, the observed ``y`` and ``y_observed`` are the counts ``y * sample_weight`` (Poisson with
+        mean ``sample_weight * exp(eta)``, unweighted); for a quasi-likelihood, ``y`` as given (float, a
+        log-density only: no predictive draws).
     """
     X, y, weights = validate_glm(
         X, y, family="poisson", sample_weight=sample_weight, poisson_alpha=poisson_alpha
@@ -334,11 +423,12 @@ def poisson_regression(
         sigma = scale / pt.sqrt(pt.sum(sample_weight_) * alpha)
         return pm.Normal("beta", 0.0, sigma, dims="feature")
 
+    likelihood = poisson_likelihood(y, sample_weight)
     return _glm(
         X,
         y,
         weights,
-        distribution="poisson",
+        distribution="poisson" if likelihood == "counts" else f"poisson_{likelihood}",
         prior=prior,
         fit_intercept=fit_intercept,
         feature_names=feature_names,
@@ -389,6 +479,74 @@ def poisson_reference(
         alpha=poisson_alpha, solver=solver, tol=tol, max_iter=max_iter, fit_intercept=fit_intercept
     ).fit(X, y, sample_weight=sample_weight)
     return intercept_first(fit, fit_intercept)
+
+
+class BinomialRows(NamedTuple):
+    """Successes out of trials as weighted 0/1 rows (:func:`binomial_rows`)."""
+
+    X: object
+    y: np.ndarray
+    sample_weight: np.ndarray
+    source_row: np.ndarray
+
+
+def binomial_rows(X, successes, trials) -> BinomialRows:
+    """Binomial data ``k_i`` successes out of ``n_i`` trials as weighted Bernoulli rows.
+
+    Row ``i`` becomes a 1-row of weight ``k_i`` and a 0-row of weight ``n_i - k_i`` (rows of weight zero are
+    left out). The weighted Bernoulli log-likelihood ``k_i log p_i + (n_i - k_i) log(1 - p_i)`` is the
+    binomial one up to ``log binom(n_i, k_i)``, a constant: ``LogisticRegression`` fitted on these rows is
+    R's ``glm(cbind(k, n - k) ~ x, family = binomial)`` (or ``glm(k / n ~ x, weights = n)``) with an l2
+    penalty, and its twin's posterior is the binomial model's.
+
+    Parameters
+    ----------
+    X : array_like or DataFrame, shape (n, p)
+        Taken as it is (a DataFrame's rows are selected with ``iloc``, its index reset).
+    successes, trials : array_like, shape (n,)
+        Whole numbers with ``0 <= successes <= trials`` and ``trials >= 1``.
+
+    Returns
+    -------
+    BinomialRows
+        ``X``, ``y`` (0/1), ``sample_weight`` of the expanded rows, and ``source_row``: the row of the input
+        each came from.
+
+    Raises
+    ------
+    DataError
+        One line: misshapen or non-finite arrays, trials below 1 or not whole, successes not whole or
+        outside ``[0, trials]``, or no success or no failure at all (the intercept's MAP would be infinite).
+    """
+    try:
+        k = np.asarray(successes, dtype=float)
+        n = np.asarray(trials, dtype=float)
+    except (TypeError, ValueError):
+        raise DataError("successes and trials must be numbers") from None
+    if k.shape != (len(X),) or n.shape != (len(X),):
+        raise DataError(f"successes and trials need one value per row ({len(X)})")
+    if not (np.all(np.isfinite(k)) and np.all(np.isfinite(n))):
+        raise DataError("successes and trials must be finite numbers")
+    if np.any(n < 1) or np.any(n != np.round(n)):
+        bad = n[(n < 1) | (n != np.round(n))][0]
+        raise DataError(f"trials must be whole numbers >= 1, got {bad:g}")
+    if np.any(k != np.round(k)) or np.any(k < 0) or np.any(k > n):
+        i = int(np.flatnonzero((k != np.round(k)) | (k < 0) | (k > n))[0])
+        raise DataError(
+            f"successes must be whole numbers from 0 to the trials, got {k[i]:g} of {n[i]:g} (row {i}); "
+            "a proportion times its trials gives them"
+        )
+    if not np.any(k > 0) or not np.any(k < n):
+        raise DataError("binomial data need at least one success and one failure")
+    weights = np.concatenate([k, n - k])
+    keep = weights > 0
+    rows = np.concatenate([np.arange(len(X)), np.arange(len(X))])[keep]
+    y = np.concatenate([np.ones(len(X)), np.zeros(len(X))])[keep]
+    if hasattr(X, "iloc"):
+        expanded = X.iloc[rows].reset_index(drop=True)
+    else:
+        expanded = np.asarray(X)[rows]
+    return BinomialRows(expanded, y, weights[keep], rows)
 
 
 class GridPosterior(NamedTuple):

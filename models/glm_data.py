@@ -19,6 +19,17 @@ from models.data import DataError, Dataset
 from models.glm import validate_glm
 from models.registry import KINDS
 
+__all__ = [
+    "STANDARDIZATION",
+    "GLMData",
+    "standardize",
+    "held_out_split",
+    "bundled",
+    "penalty_path",
+    "from_table",
+    "separable",
+]
+
 STANDARDIZATION = (
     "features centered and scaled by the training rows' mean and SD (ddof=0); "
     "breast_cancer's test split with the training numbers"
@@ -160,6 +171,12 @@ def from_table(user: Dataset, family: str, split_rng) -> GLMData:
         note = f"class 1 is y = {labels[1]:g}, class 0 is y = {labels[0]:g}"
         y = (y == labels[1]).astype(float)
     X, y, _ = validate_glm(user.X, y, family=family, name=user.name)
+    if family == "poisson" and np.any(y != np.round(y)):
+        # The equivalence path compares counts; a rate needs its exposure (priorlab twin --exposure).
+        raise DataError(
+            f"{user.name}: Poisson counts must be integers, got {y[y != np.round(y)][0]:g} (for a rate "
+            "over an exposure, use priorlab twin --exposure)"
+        )
     if family == "logistic":
         return held_out_split(user.name, X, y, user.feature_names, split_rng, note)
     return GLMData(user.name, "poisson", standardize(X)[0], y, tuple(user.feature_names))

@@ -45,6 +45,28 @@ import scipy.special
 from models.data import DataError
 from models.streaming import BLOCK_ROWS, expand_paths, file_arrays, frame_arrays, table_columns
 
+__all__ = [
+    "FAMILIES",
+    "PROPOSAL_DF",
+    "PARETO_K_LIMIT",
+    "ROUNDING_DECREMENT",
+    "FLAT_PRIOR_REASON",
+    "NEAR_DECREMENT",
+    "CHUNK_ELEMENTS",
+    "RowBlocks",
+    "DataSummary",
+    "summarize",
+    "GLMPosterior",
+    "NewtonMAP",
+    "newton_map",
+    "Laplace",
+    "laplace",
+    "ImportancePosterior",
+    "student_t_draws",
+    "importance_posterior",
+    "fit_large_glm",
+]
+
 FAMILIES = ("logistic", "poisson")
 
 PROPOSAL_DF = 10.0

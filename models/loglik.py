@@ -18,6 +18,14 @@ import xarray as xr
 from models.diagnostics import convergence
 from models.fit import posterior_coefficients
 
+__all__ = [
+    "HALF_LOG_2PI",
+    "pointwise_chunks",
+    "with_log_likelihood",
+    "ChunkedLoo",
+    "loo",
+]
+
 HALF_LOG_2PI = float(np.log(2.0 * np.pi) / 2.0)
 
 

@@ -17,6 +17,7 @@ from models.fit import compile_nuts, sample_nuts
 __all__ = [
     "Stopwatch",
     "machine",
+    "measured",
     "peak_memory",
     "pymc_fit",
     "nutpie_fit",
@@ -50,9 +51,9 @@ def machine() -> dict:
     return {"cpus": os.cpu_count(), "cpu": model, "load_average_at_end": os.getloadavg()}
 
 
-def _memory_kib(field: str) -> float:
+def _memory_kib(field: str, pid: int | None) -> float:
     try:
-        with open("/proc/self/status") as status:
+        with open(f"/proc/{'self' if pid is None else pid}/status") as status:
             for line in status:
                 if line.startswith(field + ":"):
                     return float(line.split()[1])
@@ -61,22 +62,52 @@ def _memory_kib(field: str) -> float:
     return float("nan")
 
 
-def reset_peak_memory() -> float:
-    """Reset the process's peak resident memory (Linux ``clear_refs``); returns the current RSS in bytes.
+def reset_peak_memory(pid: int | None = None) -> float:
+    """Reset a process's peak resident memory (Linux ``clear_refs``); returns its current RSS in bytes.
 
-    NaN where the system has no ``/proc/self/clear_refs`` (peak memory is then not measured).
+    This process, or the process ``pid`` (a worker's, say: the same user's processes are open to it). NaN
+    where the system has no ``/proc/<pid>/clear_refs`` (peak memory is then not measured).
     """
     try:
-        with open("/proc/self/clear_refs", "w") as f:
+        with open(f"/proc/{'self' if pid is None else pid}/clear_refs", "w") as f:
             f.write("5")
     except OSError:
         return float("nan")
-    return 1024.0 * _memory_kib("VmRSS")
+    return 1024.0 * _memory_kib("VmRSS", pid)
 
 
-def peak_memory() -> float:
-    """Peak resident memory in bytes since the last :func:`reset_peak_memory` (Linux ``VmHWM``)."""
-    return 1024.0 * _memory_kib("VmHWM")
+def peak_memory(pid: int | None = None) -> float:
+    """Peak resident memory in bytes of this process (or ``pid``) since :func:`reset_peak_memory` (Linux
+    ``VmHWM``; NaN elsewhere)."""
+    return 1024.0 * _memory_kib("VmHWM", pid)
+
+
+def measured(function, pids=()) -> tuple[dict, object]:
+    """Run ``function()``: its seconds and the peak memory it reached, and returned value.
+
+    Returns ``(row, value)``, ``row`` holding ``seconds``, this process's peak resident memory in bytes
+    (``process_peak_bytes``) and its rise over the resident memory before (``process_peak_rise_bytes``),
+    and, with the ``pids`` of worker processes, the largest of theirs (``worker_peak_bytes``,
+    ``worker_peak_rise_bytes``). NaN where Linux's ``/proc`` is missing.
+    """
+    baseline = reset_peak_memory()
+    worker_baselines = [reset_peak_memory(pid) for pid in pids]
+    clock = Stopwatch()
+    value = function()
+    seconds = clock.lap()
+    peak = peak_memory()
+    row = {
+        "seconds": seconds,
+        "process_peak_bytes": peak,
+        "process_peak_rise_bytes": peak - baseline,
+    }
+    if pids:
+        peaks = [peak_memory(pid) for pid in pids]
+        row["worker_peak_bytes"] = max(peaks)
+        row["worker_peak_rise_bytes"] = max(
+            peak - base for peak, base in zip(peaks, worker_baselines, strict=True)
+        )
+    return row, value
 
 
 def sampler_row(idata, seconds_compile: float, seconds_sampling: float, **labels) -> dict:
@@ -93,16 +124,27 @@ def sampler_row(idata, seconds_compile: float, seconds_sampling: float, **labels
     }
 
 
-def nutpie_fit(model, *, seed, draws, tune, chains, compiled=None, **data):
+def nutpie_fit(
+    model, *, seed, draws, tune, chains, compiled=None, adaptation: str = "low_rank", **data
+):
     """Compile (unless ``compiled`` is given) and sample with nutpie, timing each.
 
     Returns ``(idata, compile_seconds, sampling_seconds, compiled)``; ``data`` are new values of the model's
-    ``pm.Data`` (the compiled model is reused with them).
+    ``pm.Data`` (the compiled model is reused with them); ``adaptation`` is nutpie's mass matrix adaptation
+    (see :func:`models.fit.sample_nuts`).
     """
     clock = Stopwatch()
     compiled = compile_nuts(model) if compiled is None else compiled
     compile_seconds = clock.lap()
-    idata = sample_nuts(compiled, seed=seed, draws=draws, tune=tune, chains=chains, **data)
+    idata = sample_nuts(
+        compiled,
+        seed=seed,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        adaptation=adaptation,
+        **data,
+    )
     return idata, compile_seconds, clock.lap(), compiled
 
 

@@ -36,6 +36,29 @@ from models.glm import logistic_regression
 from models.glm_data import standardize
 from models.linear import linear_regression
 
+__all__ = [
+    "METHODS",
+    "Reference",
+    "exact_reference",
+    "nuts_reference",
+    "reference_targets",
+    "known_sigma_datasets",
+    "breast_cancer_twin",
+    "Budget",
+    "Method",
+    "Fitted",
+    "seeds_for",
+    "compilers",
+    "Compiled",
+    "sample_pymc",
+    "method_table",
+    "fit_timed",
+    "fit_methods",
+    "score_fits",
+    "calibration_ranks",
+    "calibrate",
+]
+
 METHODS = (
     "map",
     "laplace",

@@ -30,6 +30,11 @@ The posterior over class probabilities does not depend on how the intercepts are
 of coordinates (standardized features) moves the intercepts off the plane, and subtracting their mean
 (:func:`center_intercepts`) brings them back without changing any probability.
 
+With an l1 part the weights' class-mean direction is fixed by the penalty too, but with a pure l1 penalty
+(``l1_ratio = 1``) and an even ``K`` the objective along it, ``sum_k |W_kj + c|``, is flat between the two
+middle values of ``W_.j``: the MAP can be a segment, and the twin's member need not be saga's (both pass the
+subgradient certificate; their distance is then no error). Any ``l1_ratio < 1`` makes it unique.
+
 The coefficient vector everywhere here is ``[intercept (K), beta (K * p, class by class)]``, as
 :func:`models.fit.coefficients` joins the two.
 """

@@ -20,6 +20,18 @@ Conventions (scikit-learn >= 1.8):
 
 import numpy as np
 
+__all__ = [
+    "ridge_alpha",
+    "ridge_prior_sigma",
+    "ridge_penalty_matrix",
+    "whitening_factor",
+    "lasso_laplace_scale",
+    "elasticnet_prior_scales",
+    "logistic_prior_sigma",
+    "logistic_elasticnet_prior_scales",
+    "poisson_prior_sigma",
+]
+
 
 def ridge_alpha(*, noise_sigma, prior_sigma):
     """Ridge's ``alpha`` for a Normal prior ``N(0, prior_sigma**2)`` and Gaussian noise ``noise_sigma``.

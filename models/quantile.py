@@ -54,6 +54,18 @@ import scipy.sparse
 from models.data import DataError
 from models.sparse import _scikit_weights, prior_scale
 
+__all__ = [
+    "check_quantile",
+    "quantile_regression",
+    "quantile_objective",
+    "LinearProgramMAP",
+    "Optimality",
+    "quantile_optimality",
+    "quantile_certificate",
+    "predictive_quantile",
+    "outcome_parts",
+]
+
 
 def check_quantile(X, quantile: float, quantile_alpha: float, fit_intercept: bool) -> None:
     """Refuse settings whose twin has no posterior, or one without finite SDs (see the module docstring).

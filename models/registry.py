@@ -19,7 +19,7 @@ Adding a family is one entry here, one builder and their tests; nothing else nam
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -42,6 +42,8 @@ from sklearn.linear_model import (
     RidgeClassifier,
     RidgeClassifierCV,
     RidgeCV,
+    SGDClassifier,
+    SGDRegressor,
     TweedieRegressor,
 )
 from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
@@ -185,6 +187,8 @@ class TwinKind:
     ``multiclass`` the name of the kind that takes a target of 3 or more classes (the binary logistic
     kind's: ``"multinomial"``); ``estimator_coefficients(final)`` the fitted estimator's coefficient vector
     in the twin's layout, where it is not ``[intercept, coef_]`` (None: :func:`models.fit.intercept_first`).
+    ``stops_early``: the estimator's solver is stochastic and stops short of its objective's optimum by design
+    (SGD): its distance from the MAP is reported as a measured number, not checked against a tolerance.
     """
 
     name: str
@@ -208,6 +212,7 @@ class TwinKind:
     map_solver: Callable | None = None
     multiclass: str | None = None
     estimator_coefficients: Callable | None = None
+    stops_early: bool = False
 
     def matches(self, final) -> bool:
         return isinstance(final, self.estimators) and self.accepts(final)
@@ -566,8 +571,15 @@ def _no_reference(Z, y, **kwargs) -> None:
 
 
 def read_poisson(final, Z, y, weights) -> Reading:
+    """PoissonRegressor's alpha; the label says which likelihood the target makes
+    (:func:`models.glm.poisson_likelihood`): integer counts, rates with exposure (whole counts
+    ``y * sample_weight``, a proper Poisson likelihood), or a quasi-likelihood."""
     alpha = float(final.alpha)
-    return Reading(f"{type(final).__name__}(alpha={alpha:g})", {"poisson_alpha": alpha})
+    label = f"{type(final).__name__}(alpha={alpha:g})"
+    likelihood = glm.poisson_likelihood(y, weights)
+    if likelihood != "counts":
+        label += f" with a {glm.POISSON_LIKELIHOODS[likelihood]}"
+    return Reading(label, {"poisson_alpha": alpha})
 
 
 def _is_poisson_tweedie(final) -> bool:
@@ -623,6 +635,143 @@ def read_tweedie(final, Z, y, weights) -> Reading:
 def _is_tweedie(final) -> bool:
     """A TweedieRegressor that is not the Poisson model (power 1, log link)."""
     return not isinstance(final, TweedieRegressor) or not _is_poisson_tweedie(final)
+
+
+# SGDRegressor and SGDClassifier ------------------------------------------------------------------------
+
+SGD_NO_LIKELIHOOD = {
+    "hinge": "exp(-loss) over the two labels does not sum to one at every score: not a likelihood",
+    "squared_hinge": "exp(-loss) over the two labels does not sum to one at every score: not a likelihood",
+    "modified_huber": "exp(-loss) over the two labels does not sum to one at every score: not a likelihood",
+    "perceptron": "exp(-loss) over the two labels does not sum to one at every score: not a likelihood",
+    "huber": (
+        "exp(-loss) is a density of y only at a scale fixed in y's units (epsilon); no twin kind builds it"
+    ),
+    "epsilon_insensitive": (
+        "exp(-loss) is flat within epsilon of the prediction, a density at a scale fixed in y's units; no "
+        "twin kind builds it"
+    ),
+    "squared_epsilon_insensitive": (
+        "exp(-loss) is flat within epsilon of the prediction, a density at a scale fixed in y's units; no "
+        "twin kind builds it"
+    ),
+}
+"""The SGD losses with no twin, and why: a classifier's loss must be a negative log-probability of the labels
+(``log_loss`` is: ``sigmoid(s) + sigmoid(-s) = 1``), a regressor's a negative log-density of y that some kind
+builds (``squared_error``: the Gaussian)."""
+
+
+def sgd_penalty(final) -> tuple[float, float]:
+    """``(alpha, l1_ratio)`` of an SGD estimator's penalty ``alpha * (l1_ratio ||w||_1 + (1 - l1_ratio)
+    ||w||**2 / 2)``: ``"l2"`` is ``l1_ratio = 0``, ``"l1"`` is 1, ``"elasticnet"`` its ``l1_ratio``; no
+    penalty (``penalty=None`` or ``alpha = 0``) is ``(0, 0)``."""
+    alpha = float(final.alpha)
+    if final.penalty is None or alpha == 0:
+        return 0.0, 0.0
+    return alpha, {"l2": 0.0, "l1": 1.0}.get(final.penalty, float(final.l1_ratio))
+
+
+def sgd_target(final) -> str | None:
+    """The name of the kind whose objective an SGD estimator minimizes (:func:`sgd_equivalent`), or None
+    for a loss with no twin (:data:`SGD_NO_LIKELIHOOD`, or a squared error with an l1 part on a
+    classifier's -1/+1 codes)."""
+    alpha, l1_ratio = sgd_penalty(final)
+    if isinstance(final, SGDClassifier):
+        if final.loss == "log_loss":
+            return "logistic"
+        return "ridge_classifier" if final.loss == "squared_error" and l1_ratio == 0 else None
+    if final.loss != "squared_error":
+        return None
+    return {0.0: "ridge", 1.0: "lasso"}.get(l1_ratio, "elasticnet")
+
+
+def sgd_why_no_twin(final) -> str:
+    """Why an SGD estimator with no :func:`sgd_target` has no twin."""
+    classification_losses = ("log_loss", "hinge", "squared_hinge", "modified_huber", "perceptron")
+    if isinstance(final, SGDClassifier) and final.loss not in classification_losses:
+        return (
+            "a regression loss on the labels coded -1/+1; only squared_error with an l2 penalty has a "
+            "twin (RidgeClassifier's)"
+        )
+    return SGD_NO_LIKELIHOOD[final.loss]
+
+
+def sgd_equivalent(final, n_samples: int, weight_sum: float):
+    """The unfitted estimator whose objective is an SGD estimator's times a positive constant (the same
+    optimum), on ``n_samples`` rows of weights summing to ``weight_sum``.
+
+    SGD minimizes ``(1/n) sum_i w_i L_i + alpha R(w)``, the intercept unpenalized (scikit-learn's SGD
+    objective; ``L = (y - s)**2 / 2`` for ``squared_error``, the Bernoulli negative log-likelihood for
+    ``log_loss``; ``R`` as in :func:`sgd_penalty`). Multiplied by ``2n``, the l2 squared error is Ridge's
+    ``sum_i w_i (y_i - s_i)**2 + n alpha ||w||**2`` (RidgeClassifier's on labels coded -1/+1); by ``n /
+    sum(w)``, the l1 and elastic-net one is the Lasso's (ElasticNet's) ``sum_i w_i (y_i - s_i)**2 / (2
+    sum(w)) + alpha n / sum(w) R(w)`` (they divide by the weights' sum); by ``1 / alpha``, the log loss is
+    LogisticRegression's ``C sum_i w_i L_i + R(w)`` at ``C = 1 / (n alpha)``, the same ``l1_ratio``. The
+    solver's settings (``learning_rate``, ``eta0``, ``power_t``, ``average``, ``tol``, ``max_iter``,
+    ``shuffle``) change where SGD stops, not what it minimizes.
+    """
+    alpha, l1_ratio = sgd_penalty(final)
+    fit_intercept = bool(final.fit_intercept)
+    target = sgd_target(final)
+    if target == "logistic":
+        C = np.inf if alpha == 0 else 1.0 / (n_samples * alpha)
+        return LogisticRegression(C=C, l1_ratio=l1_ratio, fit_intercept=fit_intercept)
+    if target in ("ridge", "ridge_classifier"):
+        estimator = Ridge if target == "ridge" else RidgeClassifier
+        return estimator(alpha=n_samples * alpha, fit_intercept=fit_intercept)
+    lasso_alpha = alpha * n_samples / weight_sum
+    if target == "lasso":
+        return Lasso(alpha=lasso_alpha, fit_intercept=fit_intercept)
+    return ElasticNet(alpha=lasso_alpha, l1_ratio=l1_ratio, fit_intercept=fit_intercept)
+
+
+def read_sgd(final, Z, y, weights) -> Reading:
+    """The reading of :func:`sgd_equivalent`, labelled as the SGD estimator whose objective it is; ``n`` is
+    the rows the twin is given (rows of weight 0 are left out, so an estimator fitted with them had a larger
+    ``n``). ``early_stopping=True`` is refused: SGD then fits a random part of the rows, so its objective is
+    not over the data given."""
+    name = type(final).__name__
+    if final.early_stopping:
+        raise DataError(
+            f"unsupported: {name}(early_stopping=True) (it fits on a random {1 - final.validation_fraction:g}"
+            " of the rows and validates on the rest: its objective is not over the data given)"
+        )
+    weight_sum = float(len(Z) if weights is None else np.sum(weights))
+    equivalent = sgd_equivalent(final, len(Z), weight_sum)
+    reading = KINDS[sgd_target(final)].read(equivalent, Z, y, weights)
+    alpha, l1_ratio = sgd_penalty(final)
+    label = f"{name}(loss={final.loss!r}, alpha={alpha:g}, l1_ratio={l1_ratio:g})"
+    return reading._replace(label=f"{label}, the objective of {reading.label}")
+
+
+def sgd_class_weights(final, classes, labels, sample_weight) -> np.ndarray:
+    """SGDClassifier's row weights from ``class_weight``: its class's weight, ``compute_class_weight`` on
+    the labels as its fit calls it (``_stochastic_gradient.py``: "balanced" counts rows, not sample
+    weights), multiplied into the sample weights."""
+    per_class = compute_class_weight(final.class_weight, classes=classes, y=labels)
+    return per_class[np.searchsorted(classes, labels)]
+
+
+def sgd_kinds(kinds: dict) -> tuple[TwinKind, ...]:
+    """One kind per objective an SGD estimator can have: the target kind (:func:`sgd_target`) with SGD's
+    estimator, its reading (:func:`read_sgd`) and ``stops_early``, so that the twin's MAP is the exact
+    optimum of SGD's objective and SGD's distance from it is measured."""
+
+    def sgd_kind(target: str, estimator: type) -> TwinKind:
+        return replace(
+            kinds[target],
+            name=f"sgd_{target}",
+            estimators=(estimator,),
+            read=read_sgd,
+            accepts=lambda final: sgd_target(final) == target,
+            command=None,
+            multiclass=None,
+            class_weights=sgd_class_weights if estimator is SGDClassifier else None,
+            stops_early=True,
+        )
+
+    regressors = [sgd_kind(target, SGDRegressor) for target in ("ridge", "lasso", "elasticnet")]
+    return (*regressors, *(sgd_kind(t, SGDClassifier) for t in ("logistic", "ridge_classifier")))
 
 
 GLM_TOLERANCE_REASON = "Newton (newton-cholesky, tol=1e-12) against the twin's Newton MAP"
@@ -824,6 +973,7 @@ KINDS = {
     )
 }
 """Every twin kind by name, in matching order (a Lasso-like ElasticNet is a Lasso)."""
+KINDS.update((kind.name, kind) for kind in sgd_kinds(KINDS))
 
 ESTIMATOR_CLASSES = tuple(dict.fromkeys(cls for kind in KINDS.values() for cls in kind.estimators))
 """Every estimator class some kind matches (subclasses match too)."""
@@ -862,6 +1012,8 @@ ELSEWHERE = {
 def why_no_twin(final) -> str:
     """Why ``final`` has no twin here: a twin built elsewhere (:data:`ELSEWHERE`), a loss that is no
     likelihood (:data:`NO_LIKELIHOOD`), or no kind yet."""
+    if isinstance(final, (SGDClassifier, SGDRegressor)) and sgd_target(final) is None:
+        return f"no twin for loss={final.loss!r}: {sgd_why_no_twin(final)}"
     for cls in type(final).__mro__:
         if cls.__name__ in ELSEWHERE:
             return f"no coefficient twin: {ELSEWHERE[cls.__name__]}"

@@ -26,6 +26,27 @@ from pandas.api.types import is_numeric_dtype
 
 from models.data import DataError
 
+__all__ = [
+    "ROOT",
+    "RESULTS_DIR",
+    "PACKAGES_OF_THIS_REPOSITORY",
+    "PACKAGES",
+    "code_fingerprint",
+    "write_atomic",
+    "check_output_folder",
+    "result_set",
+    "TIMINGS_DIR",
+    "is_timing",
+    "write_csv",
+    "write_figure",
+    "write_json",
+    "UNSTABLE_ATTRS",
+    "write_posterior",
+    "read_posterior",
+    "versions",
+    "write_metadata",
+]
+
 ROOT = Path(__file__).resolve().parents[1]
 """The repository root."""
 

@@ -41,6 +41,29 @@ from models.data import DataError, Dataset
 from models.fit import COMPILE_MODE, compile_nuts, sample_nuts
 from models.penalties import elasticnet_prior_scales, lasso_laplace_scale
 
+__all__ = [
+    "lasso_prior_data",
+    "elasticnet_prior_data",
+    "lasso_alpha_max",
+    "lasso_path_alphas",
+    "near_zero_threshold",
+    "prior_scale",
+    "l1_prior",
+    "laplace_regression",
+    "laplace_normal_logp",
+    "elasticnet_regression",
+    "horseshoe_global_scale",
+    "regularized_horseshoe_regression",
+    "Optimality",
+    "SparseMAP",
+    "warm_started_path",
+    "laplace_posteriors",
+    "HORSESHOE_TARGET_ACCEPT",
+    "sparse_truth",
+    "SupportRecovery",
+    "support_recovery",
+]
+
 
 def lasso_prior_data(*, lasso_alpha, noise_sigma, n_samples) -> dict[str, np.ndarray]:
     """``pm.Data`` values of :func:`laplace_regression` for ``Lasso(alpha=lasso_alpha)``."""

@@ -24,17 +24,20 @@ Error bound
     200 rows at ``mean / sd = 1e6``, where the streamed entries are 1.6e-16 from exact with 7-row blocks
     against a bound of 2.8e-15), and the textbook merge of rounded means ``u mean / sd`` (1.1e-11 there).
     ``tests/test_streaming.py`` checks the bound on that table against exact rational arithmetic.
+    :func:`rounding_bound` states it (the means' own rounding added) in the units of :func:`statistics_gap`,
+    the distance between two summaries of the same rows.
 
 Bad sources (missing files, schemas that differ between files, a missing target column, non-numeric or
 missing values, an unreachable scheduler) raise :class:`models.data.DataError` with one line. pyarrow and dask
 are imported only where a source needs them. Parquet record batches go to NumPy column by column, without
 pandas. ``experiments/out_of_core.py`` times a pass over Parquet files against pyarrow's own scan of the same
-columns (:func:`scan_files`), here and on a dask cluster.
+columns (:func:`scan_files`), here and on a dask cluster, on a seeded table of :func:`write_simulated_table`.
 """
 
 import glob
 import math
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -48,6 +51,28 @@ BLOCK_ROWS = 65_536
 7e-12 relative (see the module's error bound)."""
 
 TABLE_SUFFIXES = (".parquet", ".csv")
+
+UNIT_ROUNDOFF = 2.0**-53
+"""``u``, the unit roundoff of float64."""
+
+
+def rounding_bound(block_rows: int, blocks: int) -> float:
+    """The module's worst-case error bound ``(b + 3 ceil(log2 K) + 3) u`` for ``K = blocks`` blocks of at
+    most ``b = block_rows`` rows, plus the means' own rounding ``2 u``: a bound on the
+    :func:`statistics_gap` of the reduced statistics from exact ones."""
+    return (block_rows + 3 * math.ceil(math.log2(blocks)) + 5) * UNIT_ROUNDOFF
+
+
+def statistics_gap(a: "SufficientStatistics", b: "SufficientStatistics") -> float:
+    """How far two summaries of the same rows differ, in the units of the module's error bound: the larger
+    of ``max |C_a - C_b| / sqrt(C_jj C_kk)`` (co-moments on their columns' spreads) and
+    ``max |mean_a - mean_b| / (sd + |mean|)`` (means on their spreads plus their own size), ``b``'s spreads
+    and means."""
+    spread = np.sqrt(np.diag(b.comoment))
+    comoment = np.max(np.abs(a.comoment - b.comoment) / np.outer(spread, spread))
+    sd = spread / math.sqrt(b.weight_sum)
+    mean = np.max(np.abs(a.mean - b.mean) / (sd + np.abs(b.mean)))
+    return float(max(comoment, mean))
 
 
 @dataclass(frozen=True, eq=False)
@@ -466,24 +491,124 @@ def file_blocks(
 def files_statistics(
     paths, features, target: str, weights: str | None = None, *, block_rows: int = BLOCK_ROWS
 ) -> SufficientStatistics:
-    """One file's (or several files') statistics in this process; what each dask task runs."""
-    return reduce_statistics(
+    """One file's (or several files') statistics in this process; what each dask task runs.
+
+    The next block is read (pyarrow decodes without the GIL) while this one is summarized (NumPy and BLAS
+    release it too): a pass then takes about the longer of the two rather than their sum. Blocks are the same
+    and summarized in the same order as one at a time; one more block is held in memory.
+    """
+    blocks = (
         block
         for path in paths
-        for block in file_blocks(Path(path), features, target, weights, block_rows=block_rows)
+        for block in file_block_arrays(Path(path), features, target, weights, block_rows=block_rows)
+    )
+    return reduce_statistics(
+        SufficientStatistics.from_block(block, sample_weight, feature_names=features, source=source)
+        for block, sample_weight, source in read_ahead(blocks)
     )
 
 
-def scan_files(paths, columns, *, block_rows: int = BLOCK_ROWS) -> int:
+def read_ahead(items: Iterator) -> Iterator:
+    """``items`` with the next one drawn on a background thread while the caller works on the current one
+    (one draw in flight; an exception is raised here, where that item would have come)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    end = object()
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        pending = reader.submit(next, items, end)
+        while (item := pending.result()) is not end:
+            pending = reader.submit(next, items, end)
+            yield item
+
+
+def scan_files(paths, columns, *, block_rows: int = BLOCK_ROWS, client=None) -> int:
     """pyarrow's own scan of ``columns`` of Parquet files (record batches decoded, nothing computed): the raw
-    read speed a pass of :func:`files_statistics` is measured against. Returns the rows read."""
+    read speed a pass of :func:`files_statistics` is measured against. Returns the rows read.
+
+    With a ``distributed.Client``, one task per file on its workers (as :func:`stream_statistics` with a
+    scheduler), which must see the same paths.
+    """
     import pyarrow.parquet as pq
 
+    if client is not None:
+        # The function by reference and plain arguments: nothing of the caller's to pickle.
+        tasks = client.map(
+            scan_files,
+            [[str(path)] for path in paths],
+            columns=columns,
+            block_rows=block_rows,
+            pure=False,
+        )
+        return sum(client.gather(tasks))
     rows = 0
     for path in paths:
         batches = pq.ParquetFile(path).iter_batches(batch_size=block_rows, columns=list(columns))
         rows += sum(batch.num_rows for batch in batches)
     return rows
+
+
+# A seeded table on disk ----------------------------------------------------------------------------------
+
+
+def simulated_truth(seed: int, n_features: int) -> dict:
+    """The intercept, coefficients, column means and scales :func:`write_simulated_table` draws its table
+    from (generator ``(seed, 0)``): means in [-5, 5], scales log-uniform in [0.1, 10]."""
+    rng = np.random.default_rng([seed, 0])
+    return {
+        "intercept": 1.5,
+        "coef": rng.normal(size=n_features),
+        "means": rng.uniform(-5.0, 5.0, size=n_features),
+        "scales": np.exp(rng.uniform(np.log(0.1), np.log(10.0), size=n_features)),
+    }
+
+
+def write_simulated_table(
+    folder: Path,
+    *,
+    seed: int,
+    n_rows: int,
+    n_features: int,
+    rows_per_file: int,
+    write_rows: int,
+    noise_sd: float,
+    target: str = "y",
+) -> tuple[list[Path], SufficientStatistics]:
+    """A linear table (features ``x0, x1, ...``, then ``target``) of :func:`simulated_truth` with Gaussian
+    noise of SD ``noise_sd``, written as Parquet files ``part-00000.parquet, ...`` of ``rows_per_file``
+    rows, never held in memory whole.
+
+    Each file is generated and written ``write_rows`` at a time (one Parquet row group) from its own
+    generator ``(seed, 1, file)``. Returns the paths and the statistics of the blocks as generated (before
+    any write or read: a reference for a pass over the files, within the bounds of both block sizes).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    truth, names = simulated_truth(seed, n_features), tuple(f"x{j}" for j in range(n_features))
+    schema = pa.schema([(name, pa.float64()) for name in (*names, target)])
+    paths, generated = [], []
+    for index in range(math.ceil(n_rows / rows_per_file)):
+        rng = np.random.default_rng([seed, 1, index])
+        path = Path(folder) / f"part-{index:05d}.parquet"
+        file_rows = min(rows_per_file, n_rows - index * rows_per_file)
+        # Random doubles never repeat: dictionary encoding would only be tried and dropped (4x slower).
+        with pq.ParquetWriter(path, schema, use_dictionary=False) as writer:
+            for start in range(0, file_rows, write_rows):
+                rows = min(write_rows, file_rows - start)
+                # One row per column, so each column goes to pyarrow without a copy.
+                noise = rng.standard_normal((n_features, rows))
+                columns = truth["means"][:, None] + truth["scales"][:, None] * noise
+                y = (
+                    truth["intercept"]
+                    + truth["coef"] @ columns
+                    + noise_sd * rng.standard_normal(rows)
+                )
+                writer.write_table(pa.table([*columns, y], schema=schema))
+                generated.append(
+                    SufficientStatistics.from_arrays(columns.T, y, feature_names=names)
+                )
+        paths.append(path)
+    return paths, reduce_statistics(generated)
 
 
 # dask ----------------------------------------------------------------------------------------------------
@@ -502,6 +627,22 @@ def connect(address: str):
     except (OSError, TimeoutError, ValueError, TypeError) as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise DataError(f"--scheduler {address}: cannot connect ({reason})") from None
+
+
+@contextmanager
+def local_cluster(workers: int):
+    """A ``distributed.Client`` to a new ``LocalCluster`` on this machine: ``workers`` worker processes of
+    one thread each (as :mod:`models.executor` asks of a cluster), no dashboard; both closed on exit. Its
+    scheduler's address is ``client.scheduler.address``."""
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
 
 
 def _is_dask(obj) -> bool:
@@ -712,6 +853,14 @@ def ridge_posterior(
         noise_shape=shape,
         noise_rate=rate,
     )
+
+
+def ridge_direct_solve(stats: SufficientStatistics, ridge_alpha: float) -> np.ndarray:
+    """Ridge's ``(intercept, coef)`` by a direct solve of ``(C_xx + alpha I) beta = C_xy``: a reference
+    independent of :func:`ridge_posterior`'s square-root rows and SVD."""
+    p = stats.n_features
+    beta = np.linalg.solve(stats.comoment[:p, :p] + ridge_alpha * np.eye(p), stats.comoment[:p, p])
+    return np.concatenate([[stats.mean[p] - stats.mean[:p] @ beta], beta])
 
 
 class StreamedRidge(NamedTuple):

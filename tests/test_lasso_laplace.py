@@ -16,9 +16,10 @@ def test_fit_summary_counts_zero_pattern_disagreements():
     assert (
         row["zero_pattern_agreement"] == 0.75
     )  # one of four features is non-zero where Lasso has 0
+    # 1 + 1e-9 is stored to ~1e-16, which is 1e-7 of the 1e-9 it should give: rel=1e-6.
     assert row["max_rel_err_nonzero"] == pytest.approx(1e-9, rel=1e-6)
     assert row["default_zero_pattern_agreement"] == 0.5
-    assert row["default_max_abs_at_zeros"] == pytest.approx(1e-4)
+    assert row["default_max_abs_at_zeros"] == pytest.approx(1e-4)  # |-1e-4| copied: exact
 
 
 def test_unknown_flag_is_a_one_line_error_and_exit_2(tmp_path, capsys):

@@ -21,6 +21,7 @@ def test_statistics_in_chunks_equal_the_one_pass_statistics(rng, fit_intercept):
     for name in whole:
         # The same sums in a different order.
         np.testing.assert_allclose(chunked[name], whole[name], rtol=1e-12)
+    # The same sums as one matrix product: rounding only (measured 1e-14).
     np.testing.assert_allclose(whole["xtwx"], design.T @ (w[:, None] * design), rtol=1e-12)
 
 

@@ -70,7 +70,9 @@ def test_encoded_pipeline_map_is_the_final_step(kind, table):
     assert fit.checks["map_vs_reference"]["value"] <= KINDS[kind].tolerance
     assert fit.checks["map_vs_estimator"]["passed"]
     final = fit.estimator[-1]
-    np.testing.assert_allclose(fit.map_coef[1:], final.coef_.ravel(), rtol=1e-3, atol=1e-6)
+    # Final steps fitted at tol 1e-10 to 1e-12: measured at most 6e-7 relative over the four kinds; atol
+    # for coefficients at or near 0.
+    np.testing.assert_allclose(fit.map_coef[1:], final.coef_.ravel(), rtol=1e-5, atol=1e-6)
     expected = ("intercept", *fit.estimator[:-1].get_feature_names_out())
     assert fit.names == expected
     assert "coefficients on the transformed features" in fit.label
@@ -159,6 +161,7 @@ def test_command_one_hot_encodes_text_columns_with_weights(csv_with_text, tmp_pa
     ]
     design = pd.get_dummies(frame.region, dtype=float).join(frame[["x1", "x2"]])
     ridge = Ridge(alpha=1.0).fit(design, frame.y, sample_weight=frame.w)
+    # Exact linear algebra on both sides (the registry's Ridge tolerance): measured 1.5e-13.
     np.testing.assert_allclose(coefficients["map"].iloc[1:], ridge.coef_, rtol=1e-8)
 
 

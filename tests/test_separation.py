@@ -29,9 +29,8 @@ def check_fast_run(folder, metadata):
     assert np.all((table.exact_q05 < table.exact_median) & (table.exact_median < table.exact_q95))
     unpenalized = pd.read_csv(folder / "unpenalized.csv")
     assert list(unpenalized.max_iter) == [10, 100, 10_000]
-    assert (
-        unpenalized.mean_log_loss.iloc[-1] < 1e-3
-    )  # separable: the loss goes to 0 without a penalty
+    # Separable: the loss goes to 0 without a penalty; lbfgs stops at its tol=1e-4 with 2e-4 (measured).
+    assert unpenalized.mean_log_loss.iloc[-1] < 1e-3
 
 
 @pytest.fixture(scope="module")

@@ -289,3 +289,120 @@ def test_ridge_twin_refuses_what_the_statistics_cannot_answer(case, message, rng
         stats, alpha = stream_statistics((X[:3], y[:3])), 1.0
     with pytest.raises(DataError, match=message):
         streaming.ridge_twin(stats, ridge_alpha=alpha)
+
+
+# The out-of-core benchmark's pieces (experiments/out_of_core.py) ---------------------------------------
+
+SIMULATED = dict(
+    seed=20261130, n_rows=2_500, n_features=3, rows_per_file=1_000, write_rows=300, noise_sd=2.0
+)
+
+
+def test_simulated_table_is_written_block_by_block_and_reads_back_to_the_generated_statistics(
+    tmp_path,
+):
+    paths, generated = streaming.write_simulated_table(tmp_path, **SIMULATED)
+    # 2,500 rows in files of 1,000: the last file holds the rest.
+    assert [p.name for p in paths] == [
+        "part-00000.parquet",
+        "part-00001.parquet",
+        "part-00002.parquet",
+    ]
+    assert generated.feature_names == ("x0", "x1", "x2")
+    assert streaming.scan_files(paths, ["x0", "x1", "x2", "y"]) == 2_500 == generated.n_rows
+    read = stream_statistics([str(p) for p in paths], target="y", block_rows=256)
+    assert read.feature_names == ("x0", "x1", "x2")
+    # Other blocks (300 rows as generated, 256 as read), the same rows: each within its bound of exact,
+    # with at most n / b whole blocks and one partial block per file.
+    bound = streaming.rounding_bound(256, math.ceil(2_500 / 256) + 3)
+    write_bound = streaming.rounding_bound(300, math.ceil(2_500 / 300) + 3)
+    assert streaming.statistics_gap(read, generated) <= bound + write_bound
+    # The gap sees other rows: two files of three are far outside the bound.
+    fewer = stream_statistics([str(p) for p in paths[:2]], target="y")
+    assert streaming.statistics_gap(fewer, generated) > 1e6 * (bound + write_bound)
+
+
+def test_the_same_seed_writes_the_same_simulated_table_and_another_seed_another(tmp_path):
+    first, second, third = (tmp_path / name for name in ("a", "b", "c"))
+    for folder, seed in ((first, 1), (second, 1), (third, 2)):
+        folder.mkdir()
+        streaming.write_simulated_table(folder, **(SIMULATED | {"seed": seed}))
+    read = [pd.read_parquet(folder / "part-00001.parquet") for folder in (first, second, third)]
+    pd.testing.assert_frame_equal(read[0], read[1])
+    assert not read[0].equals(read[2])
+
+
+def test_rounding_bound_is_the_modules_formula():
+    # (b + 3 ceil(log2 K) + 3) u, plus 2 u for the means' own rounding.
+    assert streaming.rounding_bound(100, 103) == (100 + 3 * math.ceil(math.log2(103)) + 5) * (
+        2.0**-53
+    )
+
+
+def test_ridge_direct_solve_is_scikit_learns_ridge(rng):
+    X = rng.normal(size=(300, 4)) * [1.0, 5.0, 0.2, 3.0] + [2.0, -1.0, 0.0, 10.0]
+    y = 1.0 + X @ [0.5, -0.3, 2.0, 0.1] + rng.normal(size=300)
+    stats = streaming.stream_statistics((X, y), block_rows=64)
+    ridge = Ridge(alpha=3.0, solver="cholesky").fit(X, y)
+    expected = np.concatenate([[ridge.intercept_], ridge.coef_])
+    # Two direct solves of the same 4 x 4 system (condition ~1e3): agreement to ~1e-13.
+    np.testing.assert_allclose(
+        streaming.ridge_direct_solve(stats, 3.0), expected, rtol=1e-10, atol=1e-12
+    )
+
+
+@pytest.mark.slow
+def test_raw_scan_on_a_local_cluster_reads_every_row_of_every_file(tmp_path):
+    paths, _ = streaming.write_simulated_table(tmp_path, **SIMULATED)
+    with streaming.local_cluster(1) as client:
+        assert streaming.scan_files(paths, ["x0", "y"], block_rows=256, client=client) == 2_500
+        assert len(client.scheduler_info()["workers"]) == 1
+
+
+def test_read_ahead_keeps_the_order_and_raises_where_the_failure_is():
+    def items():
+        yield from range(5)
+        raise DataError("block 5 is broken")
+
+    seen = []
+    with pytest.raises(DataError, match="block 5 is broken"):
+        for item in streaming.read_ahead(items()):
+            seen.append(item)
+    assert seen == [0, 1, 2, 3, 4]
+
+
+def test_parquet_batches_convert_as_pandas_would(tmp_path, rng):
+    """Integers, booleans and floats go to NumPy column by column, as pandas' ``to_numpy(float)`` would;
+    a null is a missing value, and a text column is refused by name, as before."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n = 500
+    table = pa.table(
+        {
+            "count": pa.array(rng.integers(-1000, 1000, size=n)),
+            "flag": pa.array(rng.random(n) < 0.5),
+            "x": pa.array(rng.normal(size=n)),
+            "y": pa.array(rng.normal(size=n)),
+            "w": pa.array(rng.gamma(2.0, size=n)),
+        }
+    )
+    pq.write_table(table, tmp_path / "ok.parquet")
+    features = ("count", "flag", "x")
+    blocks = list(
+        streaming.file_block_arrays(tmp_path / "ok.parquet", features, "y", "w", block_rows=128)
+    )
+    frame = table.to_pandas()
+    np.testing.assert_array_equal(
+        np.vstack([block for block, _, _ in blocks]),
+        frame[[*features, "y"]].to_numpy(dtype=float),
+    )
+    np.testing.assert_array_equal(np.concatenate([w for _, w, _ in blocks]), frame.w.to_numpy())
+    with_null = table.set_column(2, "x", pa.array([None, *rng.normal(size=n - 1)]))
+    pq.write_table(with_null, tmp_path / "null.parquet")
+    with pytest.raises(DataError, match=r"missing, infinite or huge .* column\(s\) x"):
+        streaming.stream_statistics(tmp_path / "null.parquet", target="y", features=features)
+    text = table.append_column("note", pa.array(["a"] * n))
+    pq.write_table(text, tmp_path / "text.parquet")
+    with pytest.raises(DataError, match=r"non-numeric column\(s\) note"):
+        streaming.stream_statistics(tmp_path / "text.parquet", target="y", features=["x", "note"])
