@@ -13,6 +13,7 @@ import numpy as np
 import scipy.linalg
 import scipy.special
 
+from models.data import DataError
 from models.penalties import whitening_factor
 
 __all__ = [
@@ -47,7 +48,7 @@ def noise_prior_terms(noise_prior) -> tuple[float, float]:
     """``(shape, rate)`` of an inverse-gamma noise prior, checked: both > 0 (proper) or both 0 (Jeffreys)."""
     shape, rate = (float(v) for v in noise_prior)
     if not ((shape > 0 and rate > 0) or (shape == 0 and rate == 0)):
-        raise ValueError(
+        raise DataError(
             f"noise_prior must be (shape > 0, rate > 0) or (0, 0) for Jeffreys' prior, got {noise_prior}"
         )
     return shape, rate
@@ -195,7 +196,7 @@ def linear_posterior(
     s_all[: s.size] = s
     shrink = s_all**2 + ridge_alpha
     if np.any(shrink <= 0.0):
-        raise ValueError("a flat prior (ridge_alpha=0) needs a design of full column rank")
+        raise DataError("a flat prior (ridge_alpha=0) needs a design of full column rank")
     gamma = Vt[: s.size].T @ (s / shrink[: s.size] * (U[:, : s.size].T @ z_y))
     beta = L @ gamma
     beta_factor = L @ (Vt.T / np.sqrt(shrink))
@@ -224,7 +225,7 @@ def linear_posterior(
     # A residual at rounding level (relative to y's spread) is an exact fit: no information about sigma.
     exact_fit = penalized_rss <= (n * np.finfo(float).eps) ** 2 * (z_y @ z_y)
     if rate0 == 0 and (shape <= 0 or exact_fit):
-        raise ValueError(
+        raise DataError(
             "the noise variance's posterior is improper under Jeffreys' prior: "
             + ("no residual degrees of freedom" if shape <= 0 else "y is fitted exactly")
             + "; pass a proper noise_prior"

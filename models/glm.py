@@ -40,6 +40,26 @@ from models.fit import intercept_first
 from models.penalties import logistic_elasticnet_prior_scales
 from models.sparse import l1_prior, prior_scale
 
+__all__ = [
+    "FAMILIES",
+    "TWIN_SOLVERS",
+    "LIBLINEAR_REASON",
+    "validate_glm",
+    "WHOLE_COUNT_RTOL",
+    "POISSON_LIKELIHOODS",
+    "poisson_likelihood",
+    "logistic_prior_data",
+    "logistic_regression",
+    "check_estimable",
+    "poisson_regression",
+    "logistic_reference",
+    "poisson_reference",
+    "BinomialRows",
+    "binomial_rows",
+    "GridPosterior",
+    "logistic_posterior_grid",
+]
+
 FAMILIES = ("logistic", "poisson")
 
 TWIN_SOLVERS = ("lbfgs", "newton-cg", "newton-cholesky", "sag", "saga")

@@ -48,6 +48,22 @@ from models.diagnostics import checks, relative_error
 from models.fit import PreciseMAP
 from models.twin import MAP_COMPILE_MODE
 
+__all__ = [
+    "NEGATIVE_EIGENVALUE_TOLERANCE",
+    "NOT_A_COVARIANCE",
+    "kernel_matrix",
+    "positive_semidefinite_factor",
+    "gaussian_process_regression",
+    "KernelTwin",
+    "kernel_twin",
+    "rbf_marginal_data",
+    "rbf_marginal_regression",
+    "rbf_type_two_ml",
+    "rbf_posterior",
+    "normal_mixture_quantile",
+    "rbf_integrated_band",
+]
+
 NEGATIVE_EIGENVALUE_TOLERANCE = 1e-8
 """A Gram matrix is refused when its smallest eigenvalue is below ``-1e-8`` times its largest. Rounding puts an
 eigenvalue of a positive semi-definite matrix at most about ``n eps`` (relative) below zero, 2e-13 at

@@ -14,11 +14,19 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from models.data import standard_regression
+from models.data import DataError, standard_regression
 from models.exact import NOISE_PRIOR, noise_prior_terms
 from models.fit import QuadraticMAP, coefficients
 from models.measure import Stopwatch, nutpie_fit
 from models.penalties import whitening_factor
+
+__all__ = [
+    "linear_regression",
+    "SUFFSTAT_ROWS",
+    "likelihood_for",
+    "sufficient_statistics",
+    "SuffstatFits",
+]
 
 
 def linear_regression(
@@ -75,9 +83,9 @@ def linear_regression(
     y = np.asarray(y, dtype=float)
     n, p = X.shape
     if ridge_alpha < 0:
-        raise ValueError(f"ridge_alpha must be >= 0, got {ridge_alpha}")
+        raise DataError(f"ridge_alpha must be >= 0, got {ridge_alpha}")
     if likelihood not in ("rows", "suffstat"):
-        raise ValueError(f"likelihood must be 'rows' or 'suffstat', got {likelihood!r}")
+        raise DataError(f"likelihood must be 'rows' or 'suffstat', got {likelihood!r}")
     sample_weight = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=float)
     feature_names = [f"x{j}" for j in range(p)] if feature_names is None else list(feature_names)
     coords = {"feature": feature_names}

@@ -50,6 +50,21 @@ from models.data import DataError, validate_arrays
 from models.glm import logistic_prior_data
 from models.sparse import laplace_normal_logp, prior_scale
 
+__all__ = [
+    "zero_sum_basis",
+    "validate_classes",
+    "multinomial_logistic_regression",
+    "n_classes_of",
+    "split",
+    "center_intercepts",
+    "blockwise",
+    "estimator_coefficients",
+    "multinomial_reference",
+    "multinomial_objective",
+    "multinomial_kkt_violation",
+    "multinomial_certificate",
+]
+
 
 def zero_sum_basis(n_classes: int) -> np.ndarray:
     """An orthonormal basis (columns) of the vectors of length ``n_classes`` that sum to zero."""

@@ -74,7 +74,7 @@ def lasso_prior_data(*, lasso_alpha, noise_sigma, n_samples) -> dict[str, np.nda
 def elasticnet_prior_data(*, alpha, l1_ratio, noise_sigma, n_samples) -> dict[str, np.ndarray]:
     """``pm.Data`` values of :func:`elasticnet_regression` for ``ElasticNet(alpha, l1_ratio)``."""
     if not 0.0 < l1_ratio < 1.0:
-        raise ValueError(
+        raise DataError(
             f"l1_ratio must be in (0, 1) (use the Laplace or Ridge twin at the ends), got {l1_ratio}"
         )
     b, tau = elasticnet_prior_scales(
@@ -133,7 +133,7 @@ def _regression_model(
     y = np.asarray(y, dtype=float)
     n, p = X.shape
     if not noise_sigma > 0:
-        raise ValueError(f"noise_sigma must be > 0, got {noise_sigma}")
+        raise DataError(f"noise_sigma must be > 0, got {noise_sigma}")
     feature_names = [f"x{j}" for j in range(p)] if feature_names is None else list(feature_names)
     with pm.Model(coords={"feature": feature_names, "obs_id": np.arange(n)}) as model:
         X_ = pm.Data("X", X, dims=("obs_id", "feature"))
@@ -212,7 +212,7 @@ def laplace_regression(
         Laplace scale, see :func:`lasso_prior_data`), ``X``, ``y_observed``, ``sample_weight``.
     """
     if not lasso_alpha > 0:
-        raise ValueError(f"lasso_alpha must be > 0, got {lasso_alpha}")
+        raise DataError(f"lasso_alpha must be > 0, got {lasso_alpha}")
     n = np.shape(X)[0]
     data = lasso_prior_data(lasso_alpha=lasso_alpha, noise_sigma=noise_sigma, n_samples=n)
 
@@ -266,7 +266,7 @@ def elasticnet_regression(
     :func:`laplace_regression`.
     """
     if not alpha > 0:
-        raise ValueError(f"alpha must be > 0, got {alpha}")
+        raise DataError(f"alpha must be > 0, got {alpha}")
     n = np.shape(X)[0]
     data = elasticnet_prior_data(
         alpha=alpha, l1_ratio=l1_ratio, noise_sigma=noise_sigma, n_samples=n
@@ -334,10 +334,10 @@ def regularized_horseshoe_regression(
     X = np.asarray(X, dtype=float)
     n, p = X.shape
     if not 0 < expected_nonzero < p:
-        raise ValueError(f"expected_nonzero must be in (0, {p}), got {expected_nonzero}")
+        raise DataError(f"expected_nonzero must be in (0, {p}), got {expected_nonzero}")
     scale = X.std(axis=0)
     if np.any(scale == 0):
-        raise ValueError("a constant feature column has no standardized scale")
+        raise DataError("a constant feature column has no standardized scale")
     tau0 = horseshoe_global_scale(
         expected_nonzero=expected_nonzero, n_features=p, noise_sigma=noise_sigma, n_samples=n
     )

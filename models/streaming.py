@@ -46,6 +46,40 @@ import numpy as np
 
 from models.data import LARGEST_VALUE, DataError
 
+__all__ = [
+    "BLOCK_ROWS",
+    "TABLE_SUFFIXES",
+    "UNIT_ROUNDOFF",
+    "rounding_bound",
+    "statistics_gap",
+    "SufficientStatistics",
+    "reduce_statistics",
+    "array_blocks",
+    "expand_paths",
+    "file_columns",
+    "table_columns",
+    "frame_arrays",
+    "file_block_arrays",
+    "file_arrays",
+    "file_blocks",
+    "files_statistics",
+    "read_ahead",
+    "scan_files",
+    "simulated_truth",
+    "write_simulated_table",
+    "SCHEDULER_TIMEOUT_SECONDS",
+    "connect",
+    "local_cluster",
+    "dask_statistics",
+    "stream_statistics",
+    "square_root_rows",
+    "ridge_posterior",
+    "ridge_direct_solve",
+    "StreamedRidge",
+    "ridge_model",
+    "ridge_twin",
+]
+
 BLOCK_ROWS = 65_536
 """Rows per block: ``65,536 x (p + 1)`` doubles (5 MiB at p = 10) and a per-block error term ``b u`` of about
 7e-12 relative (see the module's error bound)."""

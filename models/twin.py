@@ -88,6 +88,16 @@ from models.fit import (
 from models.measure import Stopwatch
 from models.registry import logistic_penalty
 
+__all__ = [
+    "MAP_COMPILE_MODE",
+    "unwrap",
+    "DENSE_LIMIT_BYTES",
+    "validate_table",
+    "TwinFit",
+    "unstandardize",
+    "fit_twin",
+]
+
 MAP_COMPILE_MODE = Mode(linker="py", optimizer="merge").register(
     (in2out(local_check_parameter_to_ninf_switch), -1)
 )
@@ -747,10 +757,13 @@ def fit_twin(
         y = np.searchsorted(classes, labels).astype(float)  # class indices, classes_ order
     elif classifier:
         if classes.size != 2:
+            why = (
+                "one class leaves nothing to learn"
+                if classes.size < 2
+                else "one-vs-rest fits one coefficient vector per class; this twin has one"
+            )
             raise DataError(
-                f"a {kind.name} target must have exactly 2 classes, got {classes.size} "
-                "(multinomial regression and one-vs-rest have one coefficient vector per class; the "
-                "twin has one)"
+                f"a {kind.name} target must have exactly 2 classes, got {classes.size} ({why})"
             )
         y = np.where(labels == classes[1], codes[1], codes[0])
     frame = X if isinstance(X, pd.DataFrame) else None
