@@ -55,8 +55,13 @@ def seed_study_line(name: str, checks=None) -> list[str]:
     varying = rates[np.isfinite(rates.margin_sd)]
     closest = varying.loc[varying.margin_sd.idxmin()] if not varying.empty else None
     text = f"Across {seeds} seeds at the published settings: "
+    partly = checks is not None and len(rates) < len(checks)
     if failed.empty:
-        text += f"every one of the {len(rates)} checks held"
+        text += (
+            f"the {len(rates)} of its {len(checks)} checks studied all held"
+            if partly
+            else f"all {len(rates)} checks held"
+        )
     else:
         text += "failures: " + ", ".join(
             f"{r.check} ({r.failed} of {r.seeds})" for _, r in failed.iterrows()
@@ -72,6 +77,9 @@ def seed_study_line(name: str, checks=None) -> list[str]:
             f"{r.check} is a p-value check: it fails by chance at its level, {r.normal_tail:g}"
             for _, r in p_values.iterrows()
         )
+    if partly:
+        unstudied = sorted(set(checks) - set(rates.check))
+        text += "; not studied yet: " + ", ".join(unstudied)
     return [text + " ([failure rates](seed_study/failure_rates.csv)).", ""]
 
 
@@ -223,9 +231,9 @@ def seed_study_section() -> list[str]:
         ]
     rates = pd.read_csv(path)
     current = {
-        name: json.loads(path.read_text())["checks"]
+        name: json.loads((RESULTS_DIR / name / "metadata.json").read_text())["checks"]
         for name in EXPERIMENTS
-        if (path := RESULTS_DIR / name / "metadata.json").is_file()
+        if (RESULTS_DIR / name / "metadata.json").is_file()
     }
     # A check studied in an experiment that no longer has it (it moved with a split) is left out.
     pairs = zip(rates.experiment, rates.check, strict=True)
@@ -252,6 +260,9 @@ def seed_study_section() -> list[str]:
         f"| {r.normal_tail:.2g} |"
         for _, r in close.iterrows()
     ]
+    note = json.loads((path.parent / "metadata.json").read_text()).get("note")
+    if note:  # what changed since the study ran, recorded with it (a new study run drops it)
+        lines += ["", note]
     unstudied = [name for name in EXPERIMENTS if name not in seeds.index]
     if unstudied:
         lines += ["", "Not studied yet: " + ", ".join(f"`{name}`" for name in unstudied) + "."]

@@ -1,4 +1,5 @@
-"""The twin of your own estimator: what a Ridge, Lasso, logistic or Poisson fit on your table is not telling you.
+"""The twin of your own estimator: what a Ridge-type, Lasso, logistic, Poisson, Gamma, Tweedie or quantile fit on
+your table is not telling you.
 
 Claim
     The estimator fitted on the user's CSV is the MAP of its Bayesian twin (checked: relative error against the
@@ -512,7 +513,15 @@ def run_streamed(args) -> int:
 
 
 def main(argv=None) -> int:
-    parser = _cli.parser(NAME, __doc__.splitlines()[0])
+    parser = _cli.parser(NAME, " ".join(__doc__.split("\n\n")[0].split()))
+    parser.epilog = (
+        "Estimators: ridge (Ridge; LinearRegression at --alpha 0), ard (ARDRegression), ridge_classifier "
+        "(RidgeClassifier, binary), lasso, logistic (binary or multinomial; --trials for successes out of "
+        "trials), poisson (--exposure for rates), gamma, tweedie (--power), quantile (--quantile). In Python, "
+        "models.twin.fit_twin and BayesianTwin also take ElasticNet, the CV estimators, SGDRegressor and "
+        "SGDClassifier (the exact optimum of SGD's objective) and pipelines; models.kernel.kernel_twin "
+        "takes KernelRidge (a Gaussian process)."
+    )
     parser.add_argument("--estimator", choices=ESTIMATORS, default="ridge")
     penalty = parser.add_mutually_exclusive_group()
     penalty.add_argument(
