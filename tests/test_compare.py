@@ -23,23 +23,26 @@ def test_identical_rounding_and_monte_carlo_error_are_told_apart(tmp_path, monke
     assert compare.main([str(theirs)]) == 0
     assert capsys.readouterr().out.count("identical") == len(EXPERIMENTS)
 
-    path = theirs / "ridge_equivalence" / "metadata.json"
+    path = theirs / "posterior_spread" / "metadata.json"
     metadata = json.loads(path.read_text())
     checks = metadata["checks"]
-    checks["nuts_rhat"]["value"] += 0.001  # a Monte Carlo quantity: another draw of it
-    checks["precise_map_vs_ridge"]["value"] *= 1.5  # an error at rounding level: 1e-11 either way
+    checks["diabetes_nuts_rhat"]["value"] += 0.001  # a Monte Carlo quantity: another draw of it
+    checks["ridge_is_exact_mean"]["value"] *= 1.5  # an error at rounding level: 1e-15 either way
     path.write_text(json.dumps(metadata))
     (ours / "seed_study").mkdir()
     rates = pd.DataFrame(
-        {"experiment": ["ridge_equivalence"] * 2, "check": ["nuts_rhat", "precise_map_vs_ridge"]}
+        {
+            "experiment": ["posterior_spread"] * 2,
+            "check": ["diabetes_nuts_rhat", "ridge_is_exact_mean"],
+        }
         | {"sd": [0.001, 0.0]}
     )
     rates.to_csv(ours / "seed_study" / "failure_rates.csv", index=False)
     assert compare.main([str(theirs)]) == 0
-    assert "ridge_equivalence    within rounding and Monte Carlo error" in capsys.readouterr().out
+    assert "posterior_spread     within rounding and Monte Carlo error" in capsys.readouterr().out
 
-    checks["nuts_rhat"]["value"] += 0.01  # 7 SDs of a difference: not another draw
+    checks["diabetes_nuts_rhat"]["value"] += 0.01  # 7 SDs of a difference: not another draw
     path.write_text(json.dumps(metadata))
     assert compare.main([str(theirs)]) == 1
     out = capsys.readouterr().out
-    assert "ridge_equivalence    DIFFERENT" in out and "nuts_rhat" in out
+    assert "posterior_spread     DIFFERENT" in out and "diabetes_nuts_rhat" in out

@@ -199,7 +199,7 @@ def test_sgd_weights_follow_sgds_own_convention(regression, classification):
         (
             sgd_classifier(),
             "three classes",
-            "exactly 2 classes, got 3 (multinomial regression and one-vs",
+            "exactly 2 classes, got 3 (one-vs-rest fits one coefficient vector",
         ),
     ],
 )
