@@ -66,11 +66,15 @@ class Config:
     # Prior SD 1 for the slopes in both twins: C = 1; Poisson's 1 / sqrt(n alpha) is set per table.
     logistic_C: float = 1.0
     poisson_prior_sd: float = 1.0
-    n_draws: int = 2000
+    # The SD check compares the largest of ~100 SD ratios: its Monte Carlo noise is about
+    # 2.6 * sqrt(1 / (2 ESS_psis) + 1 / (2 ESS_nuts)). With 2,000 importance draws (ESS ~700) and 2 x 1,000
+    # NUTS draws that is ~8% by itself (the published run read 9.2% and 11.6%: noise, not bias); 8,000 draws
+    # and 2 x 2,000 bring it to ~4%, so the 10% target measures the approximation.
+    n_draws: int = 8000
     workers: int = 2
     block_rows: int = 32_768
     chains: int = 2
-    draws: int = 1000
+    draws: int = 2000
     tune: int = 1000
     # The targets.
     target_posterior_seconds: float = 120.0
@@ -266,7 +270,7 @@ def summarize(result: dict, config: Config) -> tuple[dict, dict]:
             ),
             # 5 combined MCSE over ~100 coefficients: a chance failure about once in 20,000 runs.
             f"{family}_psis_mean_z_vs_nuts": (metrics[f"{family}_psis_max_mean_z"], "<=", 5.0),
-            # R-hat from 2 chains of 1,000 draws: the statistic's own noise reaches ~1.015.
+            # R-hat from 2 chains of 2,000 draws: the statistic's own noise reaches ~1.01.
             f"{family}_nuts_rhat": (metrics[f"{family}_nuts_rhat"], "<=", 1.02),
         }
     return metrics, diagnostics.checks(targets)
