@@ -171,7 +171,7 @@ def experiment_section(name: str, claim: str) -> list[str]:
     figures = metadata.get("figures") or sorted(f.name for f in folder.glob("*.png"))
     if figures:
         lines += [f"![{name}: {Path(figures[0]).stem}]({name}/{figures[0]})", ""]
-    lines += seed_study_line(name, checks)
+    lines += seed_study_line(name, checks) if name in EXPERIMENTS else []  # benchmarks: timings
 
     def check_rows(items):
         return [
