@@ -35,6 +35,7 @@ BENCHMARKS = {
     "first_answer": "Time to first answer: the twin vs bambi, fresh process to posterior file, cold and warm cache",
     "glm_scale": "Logistic and Poisson twins at n = 1e6, p = 100: Newton MAP, Laplace, PSIS-corrected draws vs NUTS",
     "out_of_core": "The Ridge twin on 1e8 Parquet rows: a streamed pass vs pyarrow's raw scan, here and on dask",
+    "jax_samplers": "numpyro and blackjax on a GPU: full NUTS on the logistic twin at n = 1e6 vs the PSIS posterior",
 }
 """Experiments that measure speed (``make bench``), not part of ``make reproduce``."""
 

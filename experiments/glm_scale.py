@@ -97,6 +97,15 @@ def simulate(family: str, n: int, p: int, rng) -> tuple[np.ndarray, np.ndarray]:
     return X, rng.poisson(np.exp(eta)).astype(float)
 
 
+def streams(seed: int, family: str) -> tuple[np.random.Generator, np.random.Generator, list[int]]:
+    """A family's random streams: the big table's, the NUTS-sized table's, and the seeds of the big table's
+    importance draws, the small table's and its NUTS run (:mod:`experiments.jax_samplers` samples the same
+    big table)."""
+    family_rng = np.random.default_rng(seed).spawn(len(FAMILIES))[FAMILIES.index(family)]
+    big_rng, small_rng, seed_rng = family_rng.spawn(3)
+    return big_rng, small_rng, [int(s) for s in seed_rng.integers(2**31, size=3)]
+
+
 def penalty(family: str, n: int, config: Config) -> dict:
     """scikit-learn's penalty for a table of ``n`` unit-weight rows: ``C``, or ``alpha = 1 / (n sd**2)``."""
     if family == "logistic":
@@ -184,11 +193,8 @@ def run(config: Config) -> dict:
     from arviz_stats.base import array_stats  # noqa: F401  (imported before the clocks start: ~2 s)
 
     rows, sds = [], []
-    for family, family_rng in zip(
-        FAMILIES, np.random.default_rng(config.seed).spawn(2), strict=True
-    ):
-        big_rng, small_rng, seed_rng = family_rng.spawn(3)
-        seeds = [int(s) for s in seed_rng.integers(2**31, size=3)]
+    for family in FAMILIES:
+        big_rng, small_rng, seeds = streams(config.seed, family)
         _cli.progress(f"{family}: n={config.big_n}, p={config.p}: Newton MAP, Laplace, PSIS")
         X, y = simulate(family, config.big_n, config.p, big_rng)
         row, _, _ = fit_approximations(family, X, y, config, seeds[0])

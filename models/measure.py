@@ -148,8 +148,9 @@ def nutpie_fit(
     return idata, compile_seconds, clock.lap(), compiled
 
 
-def pymc_fit(model, sampler: str, *, seed, draws, tune, chains):
-    """``pm.sample`` with PyMC's own NUTS (``"pymc"``) or a JAX sampler (``"numpyro"``, ``"blackjax"``).
+def pymc_fit(model, sampler: str, *, seed, draws, tune, chains, nuts: dict | None = None):
+    """``pm.sample`` with PyMC's own NUTS (``"pymc"``) or a JAX sampler (``"numpyro"``, ``"blackjax"``);
+    ``nuts``: the sampler's options (e.g. ``{"chain_method": "vectorized"}`` for a JAX sampler on one GPU).
 
     Returns ``(idata, compile_seconds, sampling_seconds)``: PyMC records the sampling time; the compile time
     is the rest of the wall time (for the JAX samplers their sampling time holds the JAX compilation of the
@@ -166,6 +167,7 @@ def pymc_fit(model, sampler: str, *, seed, draws, tune, chains):
             random_seed=seed,
             progressbar=False,
             compute_convergence_checks=False,
+            **({} if nuts is None else {"nuts": nuts}),
         )
     total = clock.lap()
     sampling = float(idata["posterior"].attrs.get("sampling_time", total))
