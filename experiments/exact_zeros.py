@@ -39,10 +39,10 @@ from models.fit import coefficients, posterior_coefficients
 from models.sparse import (
     SparseMAP,
     laplace_posteriors,
-    laplace_regression,
+    laplace_twin,
     lasso_alpha_max,
     lasso_path_alphas,
-    lasso_prior_data,
+    lasso_path_data,
     near_zero_threshold,
     sparse_truth,
     warm_started_path,
@@ -87,19 +87,8 @@ FAST = Config(
 def sparse_maps(ds: Dataset, path_alphas, alphas) -> dict:
     """The sparse MAP's coefficients at ``alphas``, found on the path ``lasso_laplace`` walks (warm-started
     through ``path_alphas``), so that they are its MAPs to the last digit."""
-    model = laplace_regression(
-        ds.X,
-        ds.y,
-        lasso_alpha=path_alphas[0],
-        noise_sigma=ds.noise_sigma,
-        feature_names=ds.feature_names,
-    )
-    n = len(ds.y)
-    settings = (
-        lasso_prior_data(lasso_alpha=a, noise_sigma=ds.noise_sigma, n_samples=n)
-        for a in path_alphas
-    )
-    path = warm_started_path(SparseMAP(model), settings)
+    sparse_map = SparseMAP(laplace_twin(ds, path_alphas[0]))
+    path = warm_started_path(sparse_map, lasso_path_data(ds, path_alphas))
     maps = {
         alpha: coefficients(values)[1:] for alpha, values in zip(path_alphas, path, strict=True)
     }
@@ -124,8 +113,9 @@ def nuts_table(ds: Dataset, maps: dict, posteriors: dict, config: Config) -> pd.
     (``P(|beta| < t) = 1 - exp(-t / b)`` under ``Laplace(0, b)``) and the fit's convergence diagnostics."""
     threshold = near_zero_threshold(ds.X, ds.noise_sigma, config.near_zero_se)
     rows = []
-    for alpha, idata in posteriors.items():
-        data = lasso_prior_data(lasso_alpha=alpha, noise_sigma=ds.noise_sigma, n_samples=len(ds.y))
+    for (alpha, idata), data in zip(
+        posteriors.items(), lasso_path_data(ds, posteriors), strict=True
+    ):
         summary = posterior_summary(
             posterior_coefficients(idata, names=("beta",)), threshold, config
         )

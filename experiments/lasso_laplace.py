@@ -43,10 +43,10 @@ from models.sparse import (
     SparseMAP,
     elasticnet_prior_data,
     elasticnet_regression,
-    laplace_regression,
+    laplace_twin,
     lasso_alpha_max,
     lasso_path_alphas,
-    lasso_prior_data,
+    lasso_path_data,
     sparse_truth,
     warm_started_path,
 )
@@ -90,20 +90,10 @@ def lasso_reference(ds: Dataset, alpha: float, config: Config) -> tuple[np.ndarr
 
 def lasso_path(ds: Dataset, alphas, config: Config) -> tuple[pd.DataFrame, pd.DataFrame, float]:
     """Lasso vs the sparse MAP (one compiled model, warm-started along the path) vs default find_MAP."""
-    n = len(ds.y)
-    model = laplace_regression(
-        ds.X,
-        ds.y,
-        lasso_alpha=alphas[0],
-        noise_sigma=ds.noise_sigma,
-        feature_names=ds.feature_names,
-    )
+    model = laplace_twin(ds, alphas[0])
     sparse_map = SparseMAP(model)
     names = ("intercept", *ds.feature_names)
-    settings = (
-        lasso_prior_data(lasso_alpha=a, noise_sigma=ds.noise_sigma, n_samples=n) for a in alphas
-    )
-    path = warm_started_path(sparse_map, settings)
+    path = warm_started_path(sparse_map, lasso_path_data(ds, alphas))
     coef_rows, fit_rows, seconds = [], [], 0.0
     for alpha in alphas:
         start = time.perf_counter()

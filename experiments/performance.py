@@ -46,7 +46,7 @@ from models.exact import linear_posterior
 from models.executor import map_tasks
 from models.fit import PreciseMAP, coefficients, intercept_first, posterior_coefficients
 from models.linear import SuffstatFits, linear_regression, sufficient_statistics
-from models.measure import Stopwatch, machine, nutpie_fit, sampler_row
+from models.measure import Stopwatch, benchmark_metadata, nutpie_fit, sampler_row
 
 NAME = "performance"
 
@@ -275,11 +275,7 @@ def artifacts(result: Result, config: Config) -> _cli.Artifacts:
     return _cli.Artifacts(
         tables=tables,
         figures={"suffstat.png": plot_suffstat(result.suffstat)},
-        metadata={
-            "threads": "one BLAS thread per process (experiments/__init__.py); nutpie runs one "
-            "thread per chain",
-            "machine": machine(),
-        },
+        metadata=benchmark_metadata(),
     )
 
 

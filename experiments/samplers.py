@@ -41,7 +41,7 @@ from models.data import standard_regression
 from models.exact import linear_posterior
 from models.glm import logistic_regression
 from models.linear import linear_regression
-from models.measure import Stopwatch, machine, nutpie_fit, pymc_fit, sampler_row
+from models.measure import Stopwatch, benchmark_metadata, nutpie_fit, pymc_fit, sampler_row
 
 NAME = "samplers"
 JAX_SAMPLERS = ("numpyro", "blackjax")
@@ -188,12 +188,7 @@ def artifacts(result: Result, config: Config) -> _cli.Artifacts:
     return _cli.Artifacts(
         tables={"samplers.csv": result.samplers},
         figures={"samplers.png": plot_samplers(result.samplers)},
-        metadata={
-            "skipped_samplers": result.skipped,
-            "threads": "one BLAS thread per process (experiments/__init__.py); nutpie runs one "
-            "thread per chain",
-            "machine": machine(),
-        },
+        metadata={"skipped_samplers": result.skipped, **benchmark_metadata()},
     )
 
 

@@ -18,7 +18,8 @@ Oracles: the exact answers everything is checked against
     exact          closed-form posteriors (Gaussian, Student-t) and the whitened design they share with
     evidence       the marginal likelihood in alpha, exact LOO, the hierarchical twin and its quadrature
 Inference: from a model to a point or a posterior
-    fit            find_MAP with PyMC's defaults, a precise MAP (Newton), NUTS (nutpie), compiled once
+    fit            find_MAP with PyMC's defaults, a precise MAP (Newton), NUTS (nutpie), compiled once; the
+                   compiled log-density (gradient, Hessian) that every MAP and the Laplace approximation share
     approximations Laplace, ADVI, Pathfinder and their scores (W2, SD ratios, SBC); methods: the table of them
     loglik         the pointwise log-likelihood (PSIS-LOO); large_glm: Newton + Laplace + PSIS over row blocks
 Checks

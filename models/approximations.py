@@ -15,11 +15,12 @@ Scores (all on the coefficient vector, intercept first, as :class:`models.exact.
 Approximations compiled once per model (data are ``pm.Data``: ``pm.set_data`` and call again):
 
 * :class:`Laplace`: the Gaussian at the precise MAP (:class:`models.fit.PreciseMAP`) with the inverse of the
-  exact Hessian of the negative log-density.
+  exact Hessian of the negative log-density, both from one :class:`models.fit.CompiledDensity`.
 * :class:`CompiledADVI`: mean-field or full-rank ADVI (PyMC's objective and optimizers) with the step function
   compiled once and the variational parameters reset before each fit.
 * :class:`CompiledPathfinder`: multi-path Pathfinder from pymc-extras' own pieces (single-path function
-  compiled once, paths run serially, Pareto-smoothed importance resampling).
+  compiled once, paths run serially, Pareto-smoothed importance resampling); its draws are read with the joined
+  layout of :class:`models.fit.CompiledDensity`.
 * :func:`mean_field_optimum`: for a Gaussian target, the mean-field Gaussian that minimizes ``KL(q || p)``
   (what converged mean-field ADVI must reach): the exact mean, variances ``1 / diag(precision)``.
 * :func:`pmx_laplace`: pymc-extras' own ``fit_laplace``, as a :class:`Gaussian`, to compare against.
@@ -39,7 +40,8 @@ import scipy.stats
 from pymc.pytensorf import reseed_rngs
 from pytensor.tensor.random.type import RandomType
 
-from models.fit import COMPILE_MODE, PreciseMAP, coefficients
+from models.diagnostics import correlation
+from models.fit import COMPILE_MODE, CompiledDensity, PreciseMAP, coefficients
 
 COEFFICIENTS = ("intercept", "beta")
 """Free variables that make up the coefficient vector, in order."""
@@ -112,17 +114,11 @@ def sd_ratios(cov, reference_cov) -> np.ndarray:
     return np.sqrt(np.diag(cov) / np.diag(reference_cov))
 
 
-def _correlation(cov) -> np.ndarray:
-    sd = np.sqrt(np.diag(cov))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        corr = cov / np.outer(sd, sd)
-    # A coefficient without spread (a point estimate) has no correlation with anything: zero, not NaN.
-    return np.where(np.outer(sd, sd) > 0, corr, 0.0) + np.diag(np.where(sd > 0, 0.0, 1.0))
-
-
 def correlation_error(cov, reference_cov) -> float:
-    """Largest absolute difference between the two correlation matrices (0 to 2)."""
-    return float(np.max(np.abs(_correlation(cov) - _correlation(reference_cov))))
+    """Largest absolute difference between the two correlation matrices (0 to 2); a coefficient without
+    spread (a point estimate) counts as uncorrelated with the others (:func:`models.diagnostics.correlation`)."""
+    a, b = (correlation(c, zero_variance="uncorrelated") for c in (cov, reference_cov))
+    return float(np.max(np.abs(a - b)))
 
 
 def score(estimate, reference: Gaussian) -> tuple[dict, np.ndarray]:
@@ -159,7 +155,7 @@ def score(estimate, reference: Gaussian) -> tuple[dict, np.ndarray]:
 
 def most_correlated_pair(cov) -> tuple[int, int]:
     """The two slope coefficients (index 0, the intercept, left out) with the largest absolute correlation."""
-    corr = _correlation(cov)[1:, 1:]
+    corr = correlation(cov, zero_variance="uncorrelated")[1:, 1:]
     np.fill_diagonal(corr, 0.0)
     i, j = np.unravel_index(np.argmax(np.abs(corr)), corr.shape)
     return int(i) + 1, int(j) + 1
@@ -185,9 +181,10 @@ class Laplace:
     """The Laplace approximation at the precise MAP with the exact Hessian, compiled once for a model.
 
     The mode comes from :class:`models.fit.PreciseMAP` (Newton with the exact Hessian); the covariance is the
-    inverse of the exact Hessian of ``-model.logp(jacobian=False)`` there, the one PreciseMAP compiled
-    (:meth:`models.fit.PreciseMAP.precision`), in the order of ``names``. The coefficient variables must be
-    untransformed (true of the linear and GLM twins) so that the Gaussian is on the coefficients themselves.
+    inverse of the exact Hessian of ``-model.logp(jacobian=False)`` there, from the same
+    :class:`models.fit.CompiledDensity` (:meth:`models.fit.PreciseMAP.precision`), in the order of
+    ``names``. The coefficient variables must be untransformed (true of the linear and GLM twins) so that the
+    Gaussian is on the coefficients themselves.
 
     Parameters
     ----------
@@ -202,7 +199,7 @@ class Laplace:
         self.model = model
         self.names = tuple(name for name in names if name in model.named_vars)
         self.map = PreciseMAP(model) if precise_map is None else precise_map
-        if set(self.names) != {v.name for v in model.value_vars}:
+        if set(self.names) != set(self.map.compiled.names):
             raise ValueError(
                 "Laplace here needs untransformed free variables that are all coefficients"
             )
@@ -318,26 +315,22 @@ class CompiledPathfinder:
 
         self.names = tuple(name for name in names if name in model.named_vars)
         self.num_paths, self.num_draws = num_paths, num_draws
-        n_params = sum(int(np.size(v)) for v in model.initial_point().values())
+        layout = CompiledDensity(model)  # the joined layout only: nothing of it is compiled
         self._fn = make_single_pathfinder_fn(
             model,
             num_draws=num_draws_per_path,
             num_elbo_draws=num_elbo_draws,
             jitter=jitter,
-            lbfgs_config=LBFGSConfig().set_default_maxcor(n_params),
+            lbfgs_config=LBFGSConfig().set_default_maxcor(layout.size),
             compile_kwargs={"mode": COMPILE_MODE},
         )
-        # The single-path draws are raveled in the order of model.value_vars.
-        point = model.initial_point()
-        sizes = {v.name: int(np.size(point[v.name])) for v in model.value_vars}
-        offsets = np.cumsum([0, *sizes.values()])
-        slices = dict(zip(sizes, zip(offsets[:-1], offsets[1:], strict=True), strict=True))
         values = [model.rvs_to_values[model[name]].name for name in self.names]
-        if set(values) != set(sizes):
+        if set(values) != set(layout.names):
             raise ValueError(
                 "Pathfinder here needs a model whose free variables are all coefficients"
             )
-        self._order = np.concatenate([np.arange(*slices[v]) for v in values])
+        # The single-path draws are joined as CompiledDensity joins the value variables.
+        self._order = layout.index(values)
 
     def __call__(self, *, seed: int, num_draws: int | None = None) -> tuple[np.ndarray, dict]:
         """Draws, shape ``(num_draws, k)`` in coefficient order (the constructor's ``num_draws`` by

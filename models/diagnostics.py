@@ -5,7 +5,8 @@
 * Sampler accuracy: ``|mean - exact| / MCSE`` and ``|quantile - exact| / MCSE``, z-scores, and the ratio of
   sampled to exact SD.
 * Posterior shape: where each marginal's mean and median lie from the joint mode, in posterior SDs.
-* Dependence: the correlation of every pair of coefficients, in the draws and exact.
+* Dependence: the correlation matrix of a covariance (one function, with the convention for a coefficient
+  without spread as an argument), and the correlation of every pair of coefficients, in the draws and exact.
 """
 
 from typing import NamedTuple
@@ -23,6 +24,7 @@ __all__ = [
     "quantile_z_scores",
     "sd_ratio",
     "marginal_summary",
+    "correlation",
     "correlation_table",
     "checks",
     "z_bound",
@@ -164,6 +166,32 @@ def marginal_summary(draws, mode) -> dict:
     }
 
 
+def correlation(cov, *, zero_variance: str = "nan") -> np.ndarray:
+    """The correlation matrix of a covariance matrix.
+
+    A coefficient with zero variance (a point estimate, or a feature ARD pruned) has no correlation defined.
+    Two conventions, because the callers need both: ``"nan"`` (default) leaves its row and column NaN (0 / 0),
+    so that a table shown to a user says "undefined" (:meth:`models.twin.TwinFit.correlation`);
+    ``"uncorrelated"`` sets them to 0 and its diagonal entry to 1, so that a point estimate can be scored
+    against a reference correlation matrix with a finite error
+    (:func:`models.approximations.correlation_error`: the MAP scores as a Gaussian without dependence).
+
+    Parameters
+    ----------
+    cov : array_like, shape (k, k)
+    zero_variance : {"nan", "uncorrelated"}
+    """
+    if zero_variance not in ("nan", "uncorrelated"):
+        raise ValueError(f"zero_variance must be 'nan' or 'uncorrelated', got {zero_variance!r}")
+    cov = np.asarray(cov, dtype=float)
+    sd = np.sqrt(np.diag(cov))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = cov / np.outer(sd, sd)
+    if zero_variance == "nan":
+        return corr
+    return np.where(np.outer(sd, sd) > 0, corr, 0.0) + np.diag(np.where(sd > 0, 0.0, 1.0))
+
+
 def correlation_table(draws, exact_cov, names) -> pd.DataFrame:
     """Posterior correlation of every pair of coefficients: in the draws and from the exact covariance.
 
@@ -183,8 +211,7 @@ def correlation_table(draws, exact_cov, names) -> pd.DataFrame:
     """
     names = list(names)
     nuts = np.corrcoef(np.asarray(draws).reshape(-1, len(names)), rowvar=False)
-    cov = np.asarray(exact_cov)
-    exact = cov / np.outer(np.sqrt(np.diag(cov)), np.sqrt(np.diag(cov)))
+    exact = correlation(exact_cov)
     a, b = np.triu_indices(len(names), k=1)
     index = pd.MultiIndex.from_arrays(
         [np.array(names)[a], np.array(names)[b]], names=["feature", "other_feature"]

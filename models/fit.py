@@ -1,10 +1,17 @@
 """Fitting a twin: the MAP as PyMC's defaults give it, a precise MAP, and NUTS.
 
+:class:`CompiledDensity` is the one compiled core of the MAPs and the Laplace approximation: a model's
+log-density over its free variables joined into one vector, with its gradient, Hessian and the map back to named
+values, each compiled once at its first use. :class:`PreciseMAP` (Newton with the exact Hessian),
+:class:`QuadraticMAP` (one Newton step with a known precision, gradient only),
+:class:`models.sparse.SparseMAP` and :class:`models.approximations.Laplace` are built on it.
+
 Every fit is compiled once per model structure. Data and prior scales are ``pm.Data``: change them with
 ``pm.set_data`` (MAP) or pass them to :func:`sample_nuts` (nutpie's ``with_data``) and refit without
 recompiling.
 """
 
+import functools
 import warnings
 
 import numpy as np
@@ -18,6 +25,7 @@ from pymc.util import get_default_varnames
 __all__ = [
     "COMPILE_MODE",
     "map_default",
+    "CompiledDensity",
     "PreciseMAP",
     "QuadraticMAP",
     "coefficients",
@@ -51,13 +59,130 @@ def map_default(model: pm.Model) -> dict[str, np.ndarray]:
         return pm.find_MAP(model=model, progressbar=False, include_transformed=False)
 
 
+class CompiledDensity:
+    """A scalar function of a model's free variables joined into one vector, each piece compiled once.
+
+    The vector joins the model's value variables (the unconstrained, transformed space) in the order of
+    ``model.value_vars``, each raveled: :attr:`names`, :attr:`slices`, :meth:`ravel`, :meth:`unravel` and
+    :meth:`index` say where each sits, and :attr:`initial_point` is the model's initial point. The function is
+    ``model.logp(jacobian=False)`` by default: the log-density without the Jacobian terms of the transforms,
+    what ``find_MAP`` maximizes and what :class:`PreciseMAP`, :class:`QuadraticMAP` and the Laplace
+    approximation use. :class:`models.sparse.SparseMAP` passes its own graph (the smooth part of the negative
+    log posterior).
+
+    Every compiled piece (:attr:`value`, :attr:`gradient`, :attr:`value_gradient_hessian`,
+    :attr:`named_values`) is built at its first use and then kept, so a caller pays only for what it asks:
+    :class:`QuadraticMAP` compiles the gradient and never the ``p x p`` Hessian. A caller that times its
+    compile apart from its fits asks for its pieces up front (:meth:`compile`). The layout alone compiles
+    nothing but the model's initial point (:class:`models.approximations.CompiledPathfinder` uses it so).
+
+    Parameters
+    ----------
+    model : pm.Model
+    density_graph : TensorVariable or None
+        A scalar graph of the model's value variables to compile in place of ``model.logp(jacobian=False)``.
+    mode : str or pytensor Mode
+        How the pieces are compiled (:data:`COMPILE_MODE` by default; see :class:`PreciseMAP`).
+    """
+
+    def __init__(self, model: pm.Model, *, density_graph=None, mode=COMPILE_MODE):
+        self.model = model
+        self.mode = mode
+        self.initial_point = model.initial_point()
+        self.names = [v.name for v in model.value_vars]
+        sizes = [int(np.size(self.initial_point[name])) for name in self.names]
+        offsets = np.cumsum([0, *sizes])
+        self.slices = {
+            name: slice(int(offsets[i]), int(offsets[i + 1])) for i, name in enumerate(self.names)
+        }
+        self.size = int(offsets[-1])
+        self.joined_initial_point = self.ravel(self.initial_point)
+        self._density_graph = density_graph
+
+    def ravel(self, values: dict) -> np.ndarray:
+        """The joined vector of a point given by name (every value variable)."""
+        missing = set(self.names) - set(values)
+        if missing:
+            raise ValueError(
+                f"the joined vector needs every free variable; missing {sorted(missing)}"
+            )
+        return np.concatenate([np.ravel(values[name]) for name in self.names]).astype(float)
+
+    def unravel(self, x, names=None) -> dict[str, np.ndarray]:
+        """The value variables ``names`` (all by default) at the joined vector ``x``, shaped as in the model
+        (transformed space; no compiled function)."""
+        names = self.names if names is None else names
+        return {
+            name: x[self.slices[name]].reshape(np.shape(self.initial_point[name])) for name in names
+        }
+
+    def index(self, names) -> np.ndarray:
+        """Positions in the joined vector of the value variables ``names``, in that order."""
+        return np.concatenate(
+            [np.arange(self.slices[name].start, self.slices[name].stop) for name in names]
+        )
+
+    @functools.cached_property
+    def _graphs(self):
+        """The density and its gradient as graphs of the joined vector, and the vector itself."""
+        graph = (
+            self.model.logp(jacobian=False) if self._density_graph is None else self._density_graph
+        )
+        [density], joined = join_nonshared_inputs(
+            self.initial_point, [graph], self.model.value_vars
+        )
+        return density, pytensor.grad(density, joined), joined
+
+    def _compile(self, inputs, outputs, **kwargs):
+        # Without a linked BLAS PyTensor warns of slow products; at these sizes a call takes milliseconds.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
+            return pytensor.function(inputs, outputs, mode=self.mode, **kwargs)
+
+    @functools.cached_property
+    def value(self):
+        """Compiled ``x -> density``."""
+        density, _, joined = self._graphs
+        return self._compile([joined], density)
+
+    @functools.cached_property
+    def gradient(self):
+        """Compiled ``x -> gradient of the density`` (``O(p**2)`` per call on a ``p x p`` quadratic form)."""
+        _, grad, joined = self._graphs
+        return self._compile([joined], grad)
+
+    @functools.cached_property
+    def value_gradient_hessian(self):
+        """Compiled ``x -> [density, gradient, Hessian]``; the Hessian is one batched graph
+        (``vectorize=True``) rather than a scan over its rows."""
+        density, grad, joined = self._graphs
+        hess = pytensor.gradient.jacobian(grad, joined, vectorize=True)
+        return self._compile([joined], [density, grad, hess])
+
+    @functools.cached_property
+    def named_values(self):
+        """Compiled ``x -> {name: value}``: the free variables (untransformed) and deterministics at ``x``."""
+        outputs = get_default_varnames(self.model.unobserved_value_vars, include_transformed=False)
+        values, joined = join_nonshared_inputs(self.initial_point, outputs, self.model.value_vars)
+        function = self._compile([joined], values, on_unused_input="ignore")
+        names = [v.name for v in outputs]
+        return lambda x: dict(zip(names, function(x), strict=True))
+
+    def compile(self, *pieces: str) -> None:
+        """Compile the named pieces now (``"value_gradient_hessian"``, ``"named_values"``, ...): for a caller
+        that times its compile apart from its fits."""
+        for piece in pieces:
+            getattr(self, piece)
+
+
 class PreciseMAP:
     """The MAP to machine precision, compiled once for a model and reusable after ``pm.set_data``.
 
     Maximizes the log-density (without Jacobian terms, as ``find_MAP`` does) over the unconstrained values with
     a trust-region method using the exact Hessian, in coordinates scaled by the square root of the Hessian's
     diagonal at the start (Jacobi scaling: columns on scales 1e6 apart become well conditioned). The optimum is
-    then polished with Newton steps and mapped back exactly (a division by the same scale).
+    then polished with Newton steps and mapped back exactly (a division by the same scale). The log-density,
+    its gradient and Hessian, and the map to named values are a :class:`CompiledDensity`, compiled here.
 
     Parameters
     ----------
@@ -66,29 +191,16 @@ class PreciseMAP:
         How its functions are compiled: :data:`COMPILE_MODE` (C code, cached per operation) by default;
         ``"FAST_COMPILE"`` (Python implementations, no C compilation) answers sooner on a cold cache when the
         function is called a few times only, as one twin fit does.
+
+    Attributes
+    ----------
+    compiled : CompiledDensity
     """
 
     def __init__(self, model: pm.Model, *, mode=COMPILE_MODE):
         self.model = model
-        self._start = model.initial_point()
-        [logp], joined = join_nonshared_inputs(
-            self._start, [model.logp(jacobian=False)], model.value_vars
-        )
-        grad = pytensor.grad(logp, joined)
-        # vectorize=True builds the Hessian as one batched graph instead of a scan over its rows.
-        hess = pytensor.gradient.jacobian(grad, joined, vectorize=True)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
-            self._logp_grad_hess = pytensor.function([joined], [logp, grad, hess], mode=mode)
-        value_outputs = get_default_varnames(model.unobserved_value_vars, include_transformed=False)
-        self._names = [var.name for var in value_outputs]
-        joined_values, joined_v = join_nonshared_inputs(
-            self._start, value_outputs, model.value_vars
-        )
-        self._values = pytensor.function(
-            [joined_v], joined_values, on_unused_input="ignore", mode=mode
-        )
-        self._x0 = np.concatenate([np.ravel(self._start[v.name]) for v in model.value_vars])
+        self.compiled = CompiledDensity(model, mode=mode)
+        self.compiled.compile("value_gradient_hessian", "named_values")
 
     def __call__(self, start=None, *, max_steps: int = 200) -> dict[str, np.ndarray]:
         """Find the MAP for the model's current data.
@@ -110,11 +222,11 @@ class PreciseMAP:
         dict
             Variable name -> value at the MAP (untransformed); ``"_grad_norm"``: the final scaled gradient norm.
         """
-        x = self._x0 if start is None else np.asarray(start, dtype=float)
+        x = self.compiled.joined_initial_point if start is None else np.asarray(start, dtype=float)
         # Rescale at the first optimum found: the Hessian at the start can be far from the one at the mode.
         for _ in range(2):
             x, grad_norm = self._newton(x, max_steps=max_steps)
-        values = dict(zip(self._names, self._values(x), strict=True))
+        values = self.compiled.named_values(x)
         values["_grad_norm"] = grad_norm
         return values
 
@@ -128,22 +240,17 @@ class PreciseMAP:
         names : sequence of str
             Variables whose block to return, rows and columns in this order.
         """
-        sizes = {v.name: int(np.size(self._start[v.name])) for v in self.model.value_vars}
-        if set(sizes) - set(values):
-            raise ValueError("precision needs every free variable, untransformed")
-        x = np.concatenate([np.ravel(values[name]) for name in sizes])
-        _, _, hess = self._logp_grad_hess(x)
-        offsets = dict(zip(sizes, np.cumsum([0, *sizes.values()]), strict=False))
-        index = np.concatenate([offsets[name] + np.arange(sizes[name]) for name in names])
+        _, _, hess = self.compiled.value_gradient_hessian(self.compiled.ravel(values))
+        index = self.compiled.index(names)
         return -hess[np.ix_(index, index)]
 
     def _newton(self, x0, *, max_steps):
-        _, _, hess0 = self._logp_grad_hess(x0)
+        _, _, hess0 = self.compiled.value_gradient_hessian(x0)
         scale = np.sqrt(np.abs(np.diag(hess0)))
         scale[scale == 0.0] = 1.0
 
         def objective(u):
-            logp, grad, hess = self._logp_grad_hess(u / scale)
+            logp, grad, hess = self.compiled.value_gradient_hessian(u / scale)
             return -logp, -grad / scale, -hess / np.outer(scale, scale)
 
         u = x0 * scale
@@ -214,25 +321,18 @@ class QuadraticMAP:
     ----------
     start : dict
         The model's initial point (value variables), where the variables other than ``names`` are held.
+    compiled : CompiledDensity
+        The log-density; only its gradient is compiled.
     """
 
     def __init__(self, model: pm.Model, names, *, mode=COMPILE_MODE):
-        self.start = start = model.initial_point()
-        value_names = [v.name for v in model.value_vars]
-        if set(names) - set(value_names):
+        self.compiled = CompiledDensity(model, mode=mode)
+        self.start = self.compiled.initial_point
+        if set(names) - set(self.compiled.names):
             raise ValueError(f"QuadraticMAP needs untransformed free variables, got {list(names)}")
-        [logp], joined = join_nonshared_inputs(
-            start, [model.logp(jacobian=False)], model.value_vars
-        )
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
-            self._grad = pytensor.function([joined], pytensor.grad(logp, joined), mode=mode)
-        sizes = {name: int(np.size(start[name])) for name in value_names}
-        offsets = dict(zip(sizes, np.cumsum([0, *sizes.values()]), strict=False))
-        self._slices = {name: slice(offsets[name], offsets[name] + sizes[name]) for name in names}
-        self._index = np.concatenate([np.arange(p.start, p.stop) for p in self._slices.values()])
-        self._x0 = np.concatenate([np.ravel(start[name]) for name in value_names])
-        self._shapes = {name: np.shape(start[name]) for name in names}
+        self.compiled.compile("gradient")
+        self.names = list(names)
+        self._index = self.compiled.index(self.names)
 
     def __call__(self, precision) -> dict[str, np.ndarray]:
         """The maximum over ``names`` for the model's current data.
@@ -249,11 +349,11 @@ class QuadraticMAP:
             Name -> value at the maximum; ``"_grad_norm"``: the norm of the gradient in ``names`` there.
         """
         factor = scipy.linalg.cho_factor(precision)
-        x = self._x0.copy()
+        x = self.compiled.joined_initial_point.copy()
         for _ in range(2):
-            x[self._index] += scipy.linalg.cho_solve(factor, self._grad(x)[self._index])
-        values = {name: x[part].reshape(self._shapes[name]) for name, part in self._slices.items()}
-        values["_grad_norm"] = float(np.linalg.norm(self._grad(x)[self._index]))
+            x[self._index] += scipy.linalg.cho_solve(factor, self.compiled.gradient(x)[self._index])
+        values = self.compiled.unravel(x, self.names)
+        values["_grad_norm"] = float(np.linalg.norm(self.compiled.gradient(x)[self._index]))
         return values
 
 

@@ -2,7 +2,8 @@
 
 Timings and memory are benchmark metrics (``make bench``), never pass/fail checks of a user's run; these
 helpers make them in one way everywhere. Absolute seconds mean little without the machine and its load, so
-:func:`machine` is recorded beside them, and ratios are measured side by side in one run.
+:func:`machine` is recorded beside them (with the threads, :func:`benchmark_metadata`), and ratios are measured
+side by side in one run.
 """
 
 import os
@@ -16,6 +17,8 @@ from models.fit import compile_nuts, sample_nuts
 
 __all__ = [
     "Stopwatch",
+    "THREADS",
+    "benchmark_metadata",
     "machine",
     "measured",
     "peak_memory",
@@ -49,6 +52,16 @@ def machine() -> dict:
     except OSError:
         model = platform.processor()
     return {"cpus": os.cpu_count(), "cpu": model, "load_average_at_end": os.getloadavg()}
+
+
+THREADS = "one BLAS thread per process (experiments/__init__.py); nutpie runs one thread per chain"
+"""How the benchmarks' processes use the CPUs, as their ``metadata.json`` states it."""
+
+
+def benchmark_metadata() -> dict:
+    """What a benchmark's seconds were measured with, for its ``metadata.json``: the threads
+    (:data:`THREADS`) and the machine (:func:`machine`)."""
+    return {"threads": THREADS, "machine": machine()}
 
 
 def _memory_kib(field: str, pid: int | None) -> float:

@@ -3,13 +3,16 @@
 * :func:`laplace_regression` is ``y_i ~ N(intercept + x_i beta, sigma**2 / w_i)`` with a flat intercept and
   ``beta_j ~ Laplace(0, b)``, ``b = sigma**2 / (n alpha)`` (:func:`models.penalties.lasso_laplace_scale`): its MAP
   is ``Lasso(alpha)``.
+  :func:`laplace_twin` builds it for a :class:`models.data.Dataset` and :func:`lasso_path_data` gives its
+  ``pm.Data`` along a path of alphas.
 * :func:`elasticnet_regression` replaces the prior by the density proportional to
   ``exp(-|beta_j| / b - beta_j**2 / (2 tau**2))`` (:func:`models.penalties.elasticnet_prior_scales`): its MAP is
   ``ElasticNet(alpha, l1_ratio)``.
 * :func:`regularized_horseshoe_regression` is the contrast: a prior that puts real mass near zero
   (Piironen & Vehtari 2017), non-centered.
 * :class:`SparseMAP` is the MAP of the first two, with exact zeros: an active-set Newton method on the twin's own
-  negative log posterior, split into the model's smooth part and its L1 term; :func:`warm_started_path` walks
+  negative log posterior, split into the model's smooth part (a :class:`models.fit.CompiledDensity`) and its L1
+  term; :func:`warm_started_path` walks
   it along a path of prior scales, and :func:`laplace_posteriors` samples the Laplace twin along one.
 * :func:`lasso_alpha_max` is where a Lasso path starts (all zeros), :func:`lasso_path_alphas` the path from
   there; :func:`sparse_truth` simulates a sparse regression, :func:`near_zero_threshold` says how close to zero
@@ -26,7 +29,6 @@ np.sum(sample_weight))``): the builders apply the same rescaling, so that ``n_sa
 number of rows with or without weights.
 """
 
-import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -34,11 +36,9 @@ import pymc as pm
 import pytensor
 import pytensor.tensor as pt
 import scipy.linalg
-from pymc.pytensorf import join_nonshared_inputs
-from pymc.util import get_default_varnames
 
 from models.data import DataError, Dataset
-from models.fit import COMPILE_MODE, compile_nuts, sample_nuts
+from models.fit import COMPILE_MODE, CompiledDensity, compile_nuts, sample_nuts
 from models.penalties import elasticnet_prior_scales, lasso_laplace_scale
 
 __all__ = [
@@ -50,6 +50,8 @@ __all__ = [
     "prior_scale",
     "l1_prior",
     "laplace_regression",
+    "laplace_twin",
+    "lasso_path_data",
     "laplace_normal_logp",
     "elasticnet_regression",
     "horseshoe_global_scale",
@@ -228,6 +230,31 @@ def laplace_regression(
     )
 
 
+def laplace_twin(ds: Dataset, lasso_alpha: float) -> pm.Model:
+    """:func:`laplace_regression` of a data set: ``Lasso(alpha=lasso_alpha)``'s twin with the data set's known
+    (or plug-in) noise, weights, intercept and feature names. Refit at other alphas with
+    :func:`lasso_path_data`."""
+    return laplace_regression(
+        ds.X,
+        ds.y,
+        lasso_alpha=lasso_alpha,
+        noise_sigma=ds.noise_sigma,
+        sample_weight=ds.sample_weight,
+        fit_intercept=ds.fit_intercept,
+        feature_names=ds.feature_names,
+    )
+
+
+def lasso_path_data(ds: Dataset, alphas) -> list[dict[str, np.ndarray]]:
+    """The ``pm.Data`` of :func:`laplace_twin` at each of ``alphas``, for :func:`warm_started_path`,
+    ``pm.set_data`` or :func:`models.fit.sample_nuts`."""
+    n = len(ds.y)
+    return [
+        lasso_prior_data(lasso_alpha=alpha, noise_sigma=ds.noise_sigma, n_samples=n)
+        for alpha in alphas
+    ]
+
+
 def laplace_normal_logp(value, laplace_b, normal_sigma):
     """Log-density of ``exp(-|w| / b - w**2 / (2 tau**2)) / Z``.
 
@@ -384,9 +411,9 @@ class SparseMAP:
 
     The negative log posterior is split into the model's smooth part and the L1 term,
     ``-logp(theta) = f(theta) + sum_j |beta_j| / b``: ``f`` is the model's own ``-logp`` (without Jacobian
-    terms, as ``find_MAP``) plus ``sum_j |beta_j| / b``, built symbolically from the model, with its exact
-    gradient and Hessian (``b`` is the model's ``pm.Data``, so ``pm.set_data`` changes it without
-    recompiling). For the Gaussian twins with known noise ``f`` is quadratic.
+    terms, as ``find_MAP``) plus ``sum_j |beta_j| / b``, built symbolically from the model and compiled with
+    its exact gradient and Hessian as a :class:`models.fit.CompiledDensity` (``b`` is the model's ``pm.Data``,
+    so ``pm.set_data`` changes it without recompiling). For the Gaussian twins with known noise ``f`` is quadratic.
 
     The active-set method (Osborne, Presnell & Turlach 2000, as in the feature-sign search of Lee et al. 2007)
     keeps a set of non-zero coefficients with fixed signs (plus the unpenalized intercept); on it the objective
@@ -414,7 +441,6 @@ class SparseMAP:
         self, model: pm.Model, *, penalized: str = "beta", laplace_scale: str = "laplace_b"
     ):
         self.model = model
-        start = model.initial_point()
         if any(
             model.rvs_to_transforms[model.values_to_rvs[v]] is not None for v in model.value_vars
         ):
@@ -426,46 +452,25 @@ class SparseMAP:
         beta = model.rvs_to_values[model[penalized]]
         laplace_b = model[laplace_scale]
         smooth = model.logp(jacobian=False) + pt.sum(pt.abs(beta)) / laplace_b
-        [smooth], joined = join_nonshared_inputs(start, [smooth], model.value_vars)
-        grad = pytensor.grad(-smooth, joined)
-        hess = pytensor.gradient.jacobian(grad, joined, vectorize=True)
         # The C backend (COMPILE_MODE) compiles a new model (another shape) in about 1.5-4 s against 10-17 s
-        # with numba. Without a linked BLAS it warns of slow products; at these sizes a fit takes milliseconds.
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
-            self._f = pytensor.function([joined], [-smooth, grad, hess], mode=COMPILE_MODE)
-            self._value = pytensor.function([joined], -smooth, mode=COMPILE_MODE)
+        # with numba; at these sizes a fit takes milliseconds.
+        self.compiled = CompiledDensity(model, density_graph=-smooth)
+        self.compiled.compile("value_gradient_hessian", "value", "named_values")
         self._weight = pytensor.function([], 1.0 / laplace_b, mode=COMPILE_MODE)
-        sizes = [int(np.size(start[v.name])) for v in model.value_vars]
-        offsets = np.cumsum([0, *sizes])
-        self._slices = {
-            v.name: slice(offsets[i], offsets[i + 1]) for i, v in enumerate(model.value_vars)
-        }
-        self._penalized = np.zeros(offsets[-1], dtype=bool)
-        index = model.value_vars.index(beta)
-        self._penalized[offsets[index] : offsets[index + 1]] = True
-        values = get_default_varnames(model.unobserved_value_vars, include_transformed=False)
-        self._names = [v.name for v in values]
-        [*outputs], joined_v = join_nonshared_inputs(start, values, model.value_vars)
-        self._values = pytensor.function(
-            [joined_v], outputs, on_unused_input="ignore", mode=COMPILE_MODE
-        )
-        self._x0 = np.zeros(offsets[-1])
+        self._penalized = np.zeros(self.compiled.size, dtype=bool)
+        self._penalized[self.compiled.slices[beta.name]] = True
 
     def ravel(self, values: dict) -> np.ndarray:
         """The raveled point of named values (``{"intercept": ..., "beta": ...}``), e.g. a scikit-learn fit."""
-        x = np.empty_like(self._x0)
-        for name, part in self._slices.items():
-            x[part] = np.ravel(values[name])
-        return x
+        return self.compiled.ravel(values)
 
     def objective(self, x) -> float:
         """Negative log posterior (without constants) at the raveled point ``x``."""
-        return float(self._value(x) + self._weight() * np.abs(x[self._penalized]).sum())
+        return float(self.compiled.value(x) + self._weight() * np.abs(x[self._penalized]).sum())
 
     def optimality(self, x, iterations: int = 0) -> Optimality:
         """The subgradient conditions at ``x`` (see :class:`Optimality`)."""
-        _, grad, _ = self._f(x)
+        _, grad, _ = self.compiled.value_gradient_hessian(x)
         weight = float(self._weight())
         sign = np.where(self._penalized, np.sign(x), 0.0)
         zero = self._penalized & (x == 0.0)
@@ -493,10 +498,12 @@ class SparseMAP:
             Variable name -> value at the MAP; ``"_optimality"``: an :class:`Optimality`; ``"_x"``: the raveled
             point (a warm start for the next alpha).
         """
-        x = (self._x0 if start is None else np.asarray(start, dtype=float)).copy()
+        x = (
+            np.zeros(self.compiled.size) if start is None else np.asarray(start, dtype=float)
+        ).copy()
         max_iterations = 20 * (x.size + 10) if max_iterations is None else max_iterations
         weight = float(self._weight())
-        value, grad, hess = self._f(x)
+        value, grad, hess = self.compiled.value_gradient_hessian(x)
         iterations = 0
         optimal_on_set = False
         while iterations < max_iterations:
@@ -545,13 +552,13 @@ class SparseMAP:
             # No coefficient may change sign inside the set (rounding next to a crossing).
             flipped = self._penalized & (np.sign(new) * sign < 0.0)
             new[flipped] = 0.0
-            value, grad, hess = self._f(new)
+            value, grad, hess = self.compiled.value_gradient_hessian(new)
             optimal_on_set = not ray and length == full_length == 1.0 and not np.any(flipped)
             if optimal_on_set and not np.array_equal(new, x):
                 # Another Newton step on the same set if rounding (or a non-quadratic f) left a residual.
                 optimal_on_set = self._restricted_optimal(new, grad, hess, weight)
             x = new
-        values = dict(zip(self._names, self._values(x), strict=True))
+        values = self.compiled.named_values(x)
         values["_optimality"] = self.optimality(x, iterations)
         values["_x"] = x
         return values
@@ -626,18 +633,9 @@ def laplace_posteriors(ds: Dataset, alphas, seeds, **sampling) -> dict:
     One compiled model serves every alpha (the prior scale is ``pm.Data``); ``sampling`` is passed to
     :func:`models.fit.sample_nuts` (``draws``, ``tune``, ``chains``). Returns ``{alpha: DataTree}``.
     """
-    n = len(ds.y)
-    model = laplace_regression(
-        ds.X,
-        ds.y,
-        lasso_alpha=alphas[0],
-        noise_sigma=ds.noise_sigma,
-        feature_names=ds.feature_names,
-    )
-    compiled = compile_nuts(model)
+    compiled = compile_nuts(laplace_twin(ds, alphas[0]))
     posteriors = {}
-    for alpha, seed in zip(alphas, seeds, strict=True):
-        data = lasso_prior_data(lasso_alpha=alpha, noise_sigma=ds.noise_sigma, n_samples=n)
+    for alpha, seed, data in zip(alphas, seeds, lasso_path_data(ds, alphas), strict=True):
         posteriors[alpha] = sample_nuts(compiled, seed=int(seed), **sampling, **data)
     return posteriors
 

@@ -1,5 +1,6 @@
 import numpy as np
 import pandas as pd
+import pytest
 import scipy.stats
 
 from models import diagnostics
@@ -58,3 +59,19 @@ def test_correlation_table_lists_each_pair_once_sampled_beside_exact(rng):
     np.testing.assert_allclose(table.exact, expected, rtol=1e-14)  # the same division
     # A correlation from 4e4 independent draws errs by (1 - r**2) / 200 <= 0.005; 0.03 is 6 of them.
     np.testing.assert_allclose(table.nuts, expected, atol=0.03)
+
+
+def test_correlation_of_a_coefficient_without_spread_is_nan_or_uncorrelated_as_asked():
+    """The third coefficient has zero variance (a point, or a feature ARD pruned): NaN in its row and column
+    for a table shown to a user; 0 off the diagonal and 1 on it for scoring a point estimate."""
+    cov = np.array([[4.0, -1.2, 0.0], [-1.2, 1.0, 0.0], [0.0, 0.0, 0.0]])
+    undefined = diagnostics.correlation(cov)
+    assert undefined[0, 1] == undefined[1, 0] == pytest.approx(-0.6, rel=1e-15)  # one division
+    assert undefined[0, 0] == undefined[1, 1] == 1.0
+    assert np.all(np.isnan(undefined[2])) and np.all(np.isnan(undefined[:, 2]))
+    uncorrelated = diagnostics.correlation(cov, zero_variance="uncorrelated")
+    np.testing.assert_array_equal(uncorrelated[:2, :2], undefined[:2, :2])
+    np.testing.assert_array_equal(uncorrelated[2], [0.0, 0.0, 1.0])
+    np.testing.assert_array_equal(uncorrelated[:, 2], [0.0, 0.0, 1.0])
+    with pytest.raises(ValueError, match="zero_variance"):
+        diagnostics.correlation(cov, zero_variance="zero")

@@ -6,6 +6,8 @@ from sklearn.linear_model import Ridge
 from models.diagnostics import convergence, mean_z_scores, relative_error, sd_ratio
 from models.exact import linear_posterior
 from models.fit import (
+    COMPILE_MODE,
+    CompiledDensity,
     PreciseMAP,
     QuadraticMAP,
     coefficients,
@@ -220,3 +222,62 @@ def test_quadratic_map_is_one_newton_step_to_ridge(designs, noise):
     assert found["_grad_norm"] <= 1e-10 * np.linalg.norm(precision)
     wrong = quadratic_map(2.0 * precision)
     assert wrong["_grad_norm"] > 1e-3 * np.linalg.norm(precision)
+
+
+def test_compiled_density_is_the_models_log_density_on_the_joined_vector(diabetes):
+    """Unknown noise: ``sigma_squared`` is a free variable on the log scale, so the joined vector holds its
+    transformed value. Value, gradient and Hessian are PyMC's own (no Jacobian) at the same point; the named
+    values map it back."""
+    model = twin(diabetes, 1.0, "unknown")
+    compiled = CompiledDensity(model)
+    point = {
+        name: np.full(np.shape(v), 0.1 * (i + 1))
+        for i, (name, v) in enumerate(compiled.initial_point.items())
+    }
+    x = compiled.ravel(point)
+    assert x.size == compiled.size == 1 + diabetes.X.shape[1] + 1
+    for name, value in compiled.unravel(x).items():
+        np.testing.assert_array_equal(value, point[name])  # the same numbers put back: exact
+    order = ["beta", "intercept"]
+    np.testing.assert_array_equal(
+        x[compiled.index(order)], np.concatenate([np.ravel(point[n]) for n in order])
+    )
+    reference = model.compile_fn(
+        [
+            model.logp(jacobian=False),
+            model.dlogp(jacobian=False),
+            model.d2logp(jacobian=False, negate_output=False),
+        ],
+        mode=COMPILE_MODE,
+    )(point)
+    # The same graphs compiled apart (other rewrites may order the sums otherwise): rounding only.
+    for found, expected in zip(
+        [compiled.value(x), compiled.gradient(x), *compiled.value_gradient_hessian(x)],
+        [*reference[:2], *reference],
+        strict=True,
+    ):
+        np.testing.assert_allclose(found, expected, rtol=1e-10, atol=1e-12 * np.abs(expected).max())
+    values = compiled.named_values(x)
+    assert values["sigma_squared"] == pytest.approx(np.exp(point["sigma_squared_log__"]), rel=1e-15)
+    np.testing.assert_array_equal(values["beta"], point["beta"])
+
+
+def test_each_fit_compiles_only_the_pieces_it_uses(designs):
+    """QuadraticMAP must not pay for the p x p Hessian; PreciseMAP compiles its two functions once, and the
+    Laplace approximation reuses them (compiled pieces are kept on the CompiledDensity as attributes)."""
+    from models.approximations import Laplace
+
+    pieces = {"value", "gradient", "value_gradient_hessian", "named_values"}
+    model = twin(designs["weighted"], 0.5, "known")
+    quadratic_map = QuadraticMAP(model, ["intercept", "beta"])
+    assert pieces & set(vars(quadratic_map.compiled)) == {"gradient"}
+    precise_map = PreciseMAP(model)
+    compiled = {
+        piece: vars(precise_map.compiled)[piece]
+        for piece in pieces & set(vars(precise_map.compiled))
+    }
+    assert set(compiled) == {"value_gradient_hessian", "named_values"}
+    Laplace(model, precise_map=precise_map)()
+    for piece, function in compiled.items():
+        assert vars(precise_map.compiled)[piece] is function
+    assert pieces & set(vars(precise_map.compiled)) == set(compiled)

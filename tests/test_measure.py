@@ -4,7 +4,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.measure import Stopwatch, machine, measured, peak_memory, reset_peak_memory
+from models.measure import (
+    THREADS,
+    Stopwatch,
+    benchmark_metadata,
+    machine,
+    measured,
+    peak_memory,
+    reset_peak_memory,
+)
 
 LINUX_PEAK_MEMORY = pytest.mark.skipif(
     not Path("/proc/self/clear_refs").exists(), reason="Linux peak memory only"
@@ -35,6 +43,12 @@ def test_stopwatch_laps_are_consecutive_intervals():
 def test_machine_names_the_cpu_count_and_load():
     found = machine()
     assert found["cpus"] >= 1 and len(found["load_average_at_end"]) == 3
+
+
+def test_benchmark_metadata_states_the_threads_and_the_machine():
+    found = benchmark_metadata()
+    assert found["threads"] == THREADS and "BLAS" in THREADS
+    assert found["machine"]["cpus"] == os.cpu_count()
 
 
 @LINUX_PEAK_MEMORY

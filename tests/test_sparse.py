@@ -69,14 +69,13 @@ def assert_same_fit(estimate, reference):
 
 @pytest.mark.parametrize("design", ["diabetes", "wide", "badly_scaled", "weighted", "no_intercept"])
 def test_sparse_map_matches_lasso_zeros_and_values_across_alpha_path(diabetes, designs, design):
+    """The data set's twin (its weights and intercept, :func:`models.sparse.laplace_twin`), refitted along the
+    path with :func:`models.sparse.lasso_path_data`."""
     ds = diabetes if design == "diabetes" else designs[design]
     alphas = alpha_max(ds) * np.logspace(0.05, -3, 8)
-    model = twin(ds, lasso_alpha=alphas[0])
+    model = sparse.laplace_twin(ds, alphas[0])
     sparse_map = sparse.SparseMAP(model)  # compiled once for the whole path
-    settings = [
-        sparse.lasso_prior_data(lasso_alpha=alpha, noise_sigma=ds.noise_sigma, n_samples=len(ds.y))
-        for alpha in alphas
-    ]
+    settings = sparse.lasso_path_data(ds, alphas)
     path = sparse.warm_started_path(sparse_map, settings)
     n_zeros = 0
     for alpha, data, values in zip(alphas, settings, path, strict=True):
@@ -229,7 +228,7 @@ def test_line_search_shortens_an_overshooting_step_and_refuses_ascent(rng):
     y = (rng.random(60) < 1.0 / (1.0 + np.exp(-3.0 * X[:, 0]))).astype(float)
     solver = sparse.SparseMAP(glm.logistic_regression(X, y, logistic_C=1.0, l1_ratio=1.0))
     x = np.array([0.5, 1.0, -0.5, 0.2])  # intercept, then beta: every coefficient active
-    value, grad, hess = solver._f(x)
+    value, grad, hess = solver.compiled.value_gradient_hessian(x)
     restricted = grad + float(solver._weight()) * np.where(solver._penalized, np.sign(x), 0.0)
     newton, _ = solver._newton_step(restricted, hess)
     active = np.ones(4, dtype=bool)
