@@ -31,8 +31,12 @@ one row per (row, class), ``E[y|x]`` being the class's probability and ``observe
 
 ``--estimator ard`` fits ``ARDRegression()`` (no penalty flag: it fits its own per-feature prior by the
 evidence; the features it prunes have coefficient 0 and no spread). ``--estimator ridge_classifier`` takes
-``--alpha`` and two classes: the Ridge twin on the classes coded -1/+1, a misspecified Gaussian likelihood whose
-posterior is that of the decision function (the predictions are the decision function, not probabilities).
+``--alpha``: with two classes, the Ridge twin on the classes coded -1/+1, a misspecified Gaussian likelihood
+whose posterior is that of the decision function (the predictions are the decision function, not
+probabilities); with 3 or more, one-vs-rest as scikit-learn fits it: one such twin per class on its codes (+1
+for its rows, -1 for the others) at the shared alpha (:mod:`models.ridge_classifier`), coefficients named
+``feature[class]``, and ``predictions.csv`` one row per (row, class) with the class's decision function and
+``observed`` its code.
 ``--estimator quantile`` takes ``--alpha`` and ``--quantile`` (default 0.5): the asymmetric Laplace twin of
 ``QuantileRegressor`` (:mod:`models.quantile`); its "mean" columns are the conditional quantile ``x beta + b0``.
 ``--estimator gamma`` (y > 0) and ``--estimator tweedie`` with ``--power`` (default 1.5: exact zeros allowed; 0,
@@ -328,10 +332,16 @@ def run(config: Config, table: Table) -> tuple[TwinFit, pd.DataFrame]:
     )
     predictions = twin.predict(table.X, exposure=table.exposure)
     if twin.classes is not None:
-        # Multinomial: one row per (row, class), E[y | x] the class's probability; observed 1 for the row's class.
+        # One row per (row, class). Multinomial: E[y | x] the class's probability, observed 1 for the row's
+        # class and 0 for the others; one-vs-rest RidgeClassifier: the class's decision function, observed
+        # the codes it fits (+1 and -1).
         classes = predictions.index.get_level_values("class")
         rows = np.repeat(np.asarray(table.y), len(twin.classes))
-        predictions["observed"] = (rows == np.asarray(classes)).astype(float)
+        own_class = rows == np.asarray(classes)
+        codes = KINDS[twin.kind].outcome.class_codes
+        predictions["observed"] = (
+            own_class.astype(float) if codes is None else np.where(own_class, codes[1], codes[0])
+        )
         return twin, predictions
     predictions["observed"] = table.y
     for per_row in (table.exposure, table.trials):  # a rate or a proportion, as E[y | x] is
@@ -357,7 +367,7 @@ def plot_forest(twin: TwinFit, X: np.ndarray):
     different scales share one axis; 90% posterior interval, posterior mean, estimator and MAP."""
     table = twin.summary().drop(index="intercept", errors="ignore")
     sd = X.std(axis=0, ddof=1)
-    if twin.classes is not None:  # multinomial: the intercepts, then each class's features
+    if twin.classes is not None:  # one block per class: the intercepts, then each class's features
         table = table.iloc[len(table) - len(twin.classes) * len(sd) :]
         sd = np.tile(sd, len(twin.classes))
     scaled = table.mul(sd, axis=0)
@@ -408,6 +418,8 @@ def plot_predictive(twin: TwinFit, predictions: pd.DataFrame, max_rows: int = 20
     ax.set_xlabel(f"row of the table, sorted by prediction ({len(order)} shown)")
     if KINDS[twin.kind].outcome.binary:
         ax.set_ylabel(f"P(y = {twin.positive_class})")
+    elif KINDS[twin.kind].outcome.one_vs_rest:
+        ax.set_ylabel("decision function per class (its class coded +1), one point per row, class")
     elif twin.classes is not None:
         ax.set_ylabel("P(y = class), one point per row and class")
     elif twin.positive_class is not None:
@@ -516,11 +528,11 @@ def main(argv=None) -> int:
     parser = _cli.parser(NAME, " ".join(__doc__.split("\n\n")[0].split()))
     parser.epilog = (
         "Estimators: ridge (Ridge; LinearRegression at --alpha 0), ard (ARDRegression), ridge_classifier "
-        "(RidgeClassifier, binary), lasso, logistic (binary or multinomial; --trials for successes out of "
-        "trials), poisson (--exposure for rates), gamma, tweedie (--power), quantile (--quantile). In Python, "
-        "models.twin.fit_twin and BayesianTwin also take ElasticNet, the CV estimators, SGDRegressor and "
-        "SGDClassifier (the exact optimum of SGD's objective) and pipelines; models.kernel.kernel_twin "
-        "takes KernelRidge (a Gaussian process)."
+        "(RidgeClassifier, binary or one-vs-rest), lasso, logistic (binary or multinomial; --trials for "
+        "successes out of trials), poisson (--exposure for rates), gamma, tweedie (--power), quantile "
+        "(--quantile). In Python, models.twin.fit_twin and BayesianTwin also take ElasticNet, the CV "
+        "estimators, SGDRegressor and SGDClassifier (the exact optimum of SGD's objective) and pipelines; "
+        "models.kernel.kernel_twin takes KernelRidge (a Gaussian process)."
     )
     parser.add_argument("--estimator", choices=ESTIMATORS, default="ridge")
     penalty = parser.add_mutually_exclusive_group()

@@ -9,14 +9,20 @@ Claim
     saga fits; a quantile regression whose minimizer is not unique), satisfies its own optimality conditions
     (``models.registry``); every NUTS posterior passes its convergence checks (R-hat <= 1.01, bulk ESS >= 400,
     no divergences). The families: Ridge-type (Ridge, RidgeCV, BayesianRidge, ARDRegression,
-    RidgeClassifier), Lasso and ElasticNet, logistic (binary l2, l1 and elastic net; multinomial), Poisson,
-    Gamma, Tweedie, quantile, and SGD (whose own fit stops early: its distance is reported, not checked).
+    RidgeClassifier binary and one-vs-rest), Lasso and ElasticNet, logistic (binary l2, l1 and elastic net;
+    multinomial), Poisson, Gamma, Tweedie, quantile, and SGD (whose own fit stops early: its distance is
+    reported, not checked). Two cases pass sample weights, on simulated tables: a Poisson rate with exposure
+    (scikit-learn's convention, ``y = count / exposure`` weighted by the exposure: the twin observes the whole
+    counts, a Poisson likelihood with offset ``log(exposure)``) and a binomial proportion (successes out of
+    trials as weighted 0/1 rows, R's binomial ``glm``).
 
 Why the twin samples standardized coordinates and certifies the l1 logistic MAP by its subgradient
 conditions (rather than against saga) is measured by ``python -m experiments.twin_choices``.
 
 Writes ``results/twin_panel/``
     ``cases.csv``     per case: MAP vs estimator and vs reference (or KKT), posterior kind, R-hat, ESS, seconds
+                      (each row's numbers depend on its case alone: every case runs at the config's seed,
+                      and later tables are drawn after earlier ones, so adding a case moves no row)
     ``map_error.png`` the MAP's distance from each estimator against its tolerance
     ``metadata.json`` config, seed, versions, seconds, checks, metrics
 
@@ -55,6 +61,7 @@ from sklearn.preprocessing import StandardScaler
 from experiments import _cli
 from models import data as datasets
 from models.diagnostics import checks as make_checks
+from models.glm import binomial_rows
 from models.registry import KINDS
 from models.tweedie import simulated_insurance
 from models.twin import fit_twin
@@ -79,8 +86,31 @@ class Config:
 FAST = Config(draws=300, tune=300, fast=True)
 
 
+WEIGHTED_TABLES = ("rates_with_exposure", "successes_out_of_trials")
+"""The tables whose cases pass sample weights (the exposures; the trials' counts)."""
+
+
+def rates_with_exposure(rng: np.random.Generator, n: int = 300):
+    """``(features, rate, exposure)``: claims over years of exposure (0.5 to 4), log rate ``-1 + 0.5 a - 0.3
+    b``; the response is the rate ``claims / years``, weighted by the years (scikit-learn's convention)."""
+    X = pd.DataFrame({"a": rng.standard_normal(n), "b": rng.standard_normal(n)})
+    years = rng.uniform(0.5, 4.0, n)
+    claims = rng.poisson(years * np.exp(-1.0 + 0.5 * X.a - 0.3 * X.b))
+    return X, claims / years, years
+
+
+def successes_out_of_trials(rng: np.random.Generator, n: int = 120):
+    """``(features, 0/1 response, weights)``: successes out of 5 to 29 trials per row, log-odds ``0.3 + 0.8 a -
+    0.5 b``, as weighted 0/1 rows (:func:`models.glm.binomial_rows`)."""
+    X = pd.DataFrame({"a": rng.standard_normal(n), "b": rng.standard_normal(n)})
+    trials = rng.integers(5, 30, n)
+    successes = rng.binomial(trials, 1.0 / (1.0 + np.exp(-(0.3 + 0.8 * X.a - 0.5 * X.b))))
+    rows = binomial_rows(X, successes, trials)
+    return rows.X, rows.y, rows.sample_weight
+
+
 def tables(rng: np.random.Generator) -> dict:
-    """Name -> (features, response) for every case's data."""
+    """Name -> (features, response) or (features, response, sample weights) for every case's data."""
     diabetes = datasets.diabetes()
     cancer = load_breast_cancer(as_frame=True)
     raw, clicked, visits = datasets.raw_user_table(rng)
@@ -94,14 +124,18 @@ def tables(rng: np.random.Generator) -> dict:
     for design in ("badly_scaled", "collinear"):
         table = datasets.simulated(design, rng=rng)
         out[design] = (pd.DataFrame(table.X, columns=table.feature_names), table.y)
-    X, claims, names = simulated_insurance(rng)  # drawn last: the tables above keep their draws
+    # Each table is drawn after the ones above it, which keep their draws.
+    X, claims, names = simulated_insurance(rng)
     out["insurance_claims"] = (pd.DataFrame(X, columns=list(names)), claims)
+    out["rates_with_exposure"] = rates_with_exposure(rng)
+    out["successes_out_of_trials"] = successes_out_of_trials(rng)
     return out
 
 
 def cases(config: Config) -> list[tuple[str, str, object]]:
-    """``(table, label, estimator)`` for every case; the fast run keeps four (Ridge, Lasso, the l1 logistic,
-    Poisson). saga is seeded (it visits the rows in a random order): same seed, same numbers."""
+    """``(table, label, estimator)`` for every case; the fast run keeps six (Ridge, Lasso, the l1 logistic,
+    Poisson, the Poisson rate with exposure, the one-vs-rest RidgeClassifier). saga is seeded (it visits the
+    rows in a random order): same seed, same numbers."""
     tight = dict(tol=1e-12, max_iter=1_000_000)
     newton = dict(solver="newton-cholesky", tol=1e-12, max_iter=10_000)
     sgd = dict(alpha=1e-3, max_iter=5000, tol=1e-8, random_state=config.seed)
@@ -156,6 +190,9 @@ def cases(config: Config) -> list[tuple[str, str, object]]:
             "scaled SGDClassifier log_loss",
             make_pipeline(StandardScaler(), SGDClassifier(loss="log_loss", **sgd)),
         ),
+        ("iris", "RidgeClassifier one-vs-rest", RidgeClassifier(alpha=1.0)),
+        ("rates_with_exposure", "PoissonRegressor rate", PoissonRegressor(alpha=1e-3, **newton)),
+        ("successes_out_of_trials", "LogisticRegression proportion", LogisticRegression(**newton)),
     ]
     if config.fast:
         keep = {
@@ -163,6 +200,8 @@ def cases(config: Config) -> list[tuple[str, str, object]]:
             ("diabetes", "Lasso"),
             ("breast_cancer_10", "scaled LogisticRegression l1"),
             ("raw_table_visits", "PoissonRegressor"),
+            ("rates_with_exposure", "PoissonRegressor rate"),
+            ("iris", "RidgeClassifier one-vs-rest"),
         }
         panel = [case for case in panel if case[:2] in keep]
     return panel
@@ -172,12 +211,13 @@ def run_cases(config: Config, data: dict) -> pd.DataFrame:
     rows = []
     for table, label, estimator in cases(config):
         _cli.progress(f"{label} on {table}")
-        X, y = data[table]
+        X, y, *weights = data[table]
         start = time.perf_counter()
         fit = fit_twin(
             estimator,
             X,
             y,
+            sample_weight=weights[0] if weights else None,
             seed=config.seed,
             draws=config.draws,
             tune=config.tune,
@@ -239,6 +279,7 @@ def summarize(panel: pd.DataFrame, config: Config) -> tuple[dict, dict]:
     """The MAP's distance from each reference against its kind's tolerance, and NUTS's convergence."""
     nuts = panel[panel.posterior == "NUTS"]
     exact = panel[panel.tolerance <= 1e-8]
+    weighted = panel.table.isin(WEIGHTED_TABLES)
     metrics = {
         "n_cases": len(panel),
         "n_kinds": int(panel.kind.nunique()),
@@ -249,6 +290,9 @@ def summarize(panel: pd.DataFrame, config: Config) -> tuple[dict, dict]:
         "nuts_rhat_max": float(nuts.rhat_max.max()),
         "nuts_ess_bulk_min": float(nuts.ess_bulk_min.min()),
         "nuts_divergences": int(nuts.divergences.sum()),
+        "n_weighted_cases": int(weighted.sum()),
+        "weighted_tables": ", ".join(panel[weighted].table.str.replace("_", " ").unique()),
+        "max_rel_err_map_weighted_cases": float(panel[weighted].map_vs_reference.max()),
     }
     targets = {
         "every_case_passes_its_checks": (float(panel.checks_passed.all()), ">=", 1.0),
@@ -262,7 +306,7 @@ def summarize(panel: pd.DataFrame, config: Config) -> tuple[dict, dict]:
 
 def findings(metrics: dict) -> list[str]:
     """What the run found, in sentences, from its metrics."""
-    return [
+    sentences = [
         f"In all {metrics['n_cases']} cases ({metrics['n_kinds']} kinds of twin) the twin's MAP is the "
         f"estimator refitted tightly: to {metrics['max_rel_err_map_exact_kinds']:.1e} where both are exact "
         f"linear algebra, to {metrics['max_rel_err_map_iterative_kinds']:.1e} against iterative solvers "
@@ -271,6 +315,13 @@ def findings(metrics: dict) -> list[str]:
         f"Every NUTS posterior converged: R-hat at most {metrics['nuts_rhat_max']:.3f}, bulk ESS at least "
         f"{metrics['nuts_ess_bulk_min']:.0f}, {metrics['nuts_divergences']} divergences.",
     ]
+    if metrics["n_weighted_cases"]:
+        sentences.append(
+            f"With sample weights ({metrics['weighted_tables']}: the twin observes a rate's whole counts "
+            "with offset log(exposure), successes out of trials as weighted 0/1 rows) the MAP is the "
+            f"estimator refitted tightly to {metrics['max_rel_err_map_weighted_cases']:.1e}."
+        )
+    return sentences
 
 
 def artifacts(panel: pd.DataFrame, config: Config) -> _cli.Artifacts:

@@ -23,7 +23,12 @@ from an exact posterior are exact, others are Monte Carlo averages over the ``ch
 Gaussian likelihood on labels is misspecified: its posterior is that of the decision function, not a model of
 how labels arise, and it has no class probabilities (no ``predict_proba``). ``predict`` gives the class whose
 code the posterior mean of the decision function is nearer (its sign), as ``RidgeClassifier.predict`` does;
-``sample_posterior_predictive`` the class of the sign of a new code drawn from the Gaussian likelihood.
+``sample_posterior_predictive`` the class of the sign of a new code drawn from the Gaussian likelihood. With 3
+or more classes (one-vs-rest, :mod:`models.ridge_classifier`) the same holds class by class: ``coef_`` (K x p)
+and ``intercept_`` (K) as scikit-learn's; ``decision_function`` the exact posterior mean of each class's
+decision function; ``predict`` the class with the largest, as ``RidgeClassifier.predict`` does;
+``sample_posterior_predictive`` the class whose new code (one drawn per class) is largest;
+``predict_interval(kind="mean")`` shape ``(n_rows, n_classes, 2)``.
 
 A ``LogisticRegression`` on 3 or more classes gets the multinomial twin (:mod:`models.multinomial`):
 ``coef_`` (K x p) and ``intercept_`` (K, summing to zero) as scikit-learn's; ``predict_proba`` the posterior
@@ -98,7 +103,8 @@ class BayesianTwin(BaseEstimator):
 
     @property
     def _multiclass(self) -> bool:
-        """Whether the estimator has a twin for 3 or more classes (LogisticRegression: the multinomial)."""
+        """Whether the estimator has a twin for 3 or more classes (LogisticRegression: the multinomial;
+        RidgeClassifier: one-vs-rest)."""
         template = self._template()
         final = template.steps[-1][1] if isinstance(template, Pipeline) else template
         kind = registry.match(final)
@@ -124,7 +130,8 @@ class BayesianTwin(BaseEstimator):
             if target_type != "binary" and not (target_type == "multiclass" and self._multiclass):
                 raise DataError(
                     f"Only binary classification is supported for {type(self._template()).__name__}; "
-                    f"the target is {target_type} (LogisticRegression has a multinomial twin)"
+                    f"the target is {target_type} (LogisticRegression and RidgeClassifier have twins "
+                    "for 3 or more classes)"
                 )
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X)
@@ -183,6 +190,8 @@ class BayesianTwin(BaseEstimator):
         if self._is_classifier:
             if return_std:
                 raise DataError("return_std is for regressors; use predict_proba")
+            if self._outcome.one_vs_rest:  # RidgeClassifier: the largest decision function
+                return self.classes_[np.argmax(self.decision_function(X), axis=1)]
             if self._outcome.categorical:
                 return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
             if not self._outcome.binary:  # RidgeClassifier: the sign of the decision function
@@ -225,6 +234,8 @@ class BayesianTwin(BaseEstimator):
         """Classifiers: the posterior mean of the linear predictor ``x beta + intercept`` (for a
         RidgeClassifier, its decision function); exact where the posterior is."""
         check_is_fitted(self)
+        if self._outcome.one_vs_rest:  # one column per class, exact
+            return self.twin_.class_decision_function(self._rows(X))
         if self._outcome.categorical:  # one column per class
             return self.twin_._class_linear_predictor_draws(self._rows(X)).mean(axis=0)
         if self.twin_.exact is not None:
@@ -267,22 +278,22 @@ class BayesianTwin(BaseEstimator):
         design = self._design(X)
         rng = np.random.default_rng([self.seed, 2] if seed is None else seed)
         twin, exact = self.twin_, self.twin_.exact
+        if self._outcome.one_vs_rest:
+            # A new code for every class (independent posteriors), and the class whose code is largest, as
+            # the decision rule picks it.
+            rows = self._rows(X)
+            class_design = np.column_stack([np.ones(len(rows)), rows]) if twin._class_fi else rows
+            codes = [
+                _exact_new_observations(class_design, posterior, twin.noise_sigma, rng, n)
+                for posterior in twin.class_posteriors()
+            ]
+            return self.classes_[np.argmax(np.stack(codes, axis=-1), axis=-1)]
         if self._outcome.categorical:
             draws = twin._class_probability_draws(self._rows(X))
             chosen = draws[rng.integers(len(draws), size=n)]
             return self.classes_[self._outcome.draw(rng, chosen, None)]
         if exact is not None:
-            z = rng.standard_normal((n, exact.scale_factor.shape[1]))
-            if np.isinf(exact.df):
-                sigma = np.full((n, 1), twin.noise_sigma)
-                eta = design @ exact.mean + (z @ exact.scale_factor.T) @ design.T
-            else:
-                sigma2 = exact.noise_rate / rng.gamma(exact.noise_shape, size=(n, 1))
-                # beta | sigma**2 ~ N(mean, sigma**2 F F^T), where scale_factor = sqrt(rate / shape) F.
-                ratio = np.sqrt(sigma2 * exact.noise_shape / exact.noise_rate)
-                sigma = np.sqrt(sigma2)
-                eta = design @ exact.mean + ratio * ((z @ exact.scale_factor.T) @ design.T)
-            new_y = eta + sigma * rng.standard_normal(eta.shape)
+            new_y = _exact_new_observations(design, exact, twin.noise_sigma, rng, n)
             if self._is_classifier:  # RidgeClassifier: the class of a new code's sign
                 return self.classes_[(new_y > 0).astype(int)]
             return new_y
@@ -297,3 +308,20 @@ class BayesianTwin(BaseEstimator):
         if self._is_classifier:
             return accuracy_score(y, self.predict(X), sample_weight=sample_weight)
         return r2_score(y, self.predict(X), sample_weight=sample_weight)
+
+
+def _exact_new_observations(design, exact, noise_sigma, rng, n: int) -> np.ndarray:
+    """``n`` new observations per row of ``design`` (shape ``(n, rows)``) from an exact linear posterior:
+    ``sigma**2`` from its inverse-gamma marginal (or ``noise_sigma`` when known), then the coefficients given
+    it, then the Gaussian noise; a joint draw of all three."""
+    z = rng.standard_normal((n, exact.scale_factor.shape[1]))
+    if np.isinf(exact.df):
+        sigma = np.full((n, 1), noise_sigma)
+        eta = design @ exact.mean + (z @ exact.scale_factor.T) @ design.T
+    else:
+        sigma2 = exact.noise_rate / rng.gamma(exact.noise_shape, size=(n, 1))
+        # beta | sigma**2 ~ N(mean, sigma**2 F F^T), where scale_factor = sqrt(rate / shape) F.
+        ratio = np.sqrt(sigma2 * exact.noise_shape / exact.noise_rate)
+        sigma = np.sqrt(sigma2)
+        eta = design @ exact.mean + ratio * ((z @ exact.scale_factor.T) @ design.T)
+    return eta + sigma * rng.standard_normal(eta.shape)

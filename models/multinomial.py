@@ -232,9 +232,12 @@ def center_intercepts(n_classes: int, p: int, fit_intercept: bool) -> np.ndarray
     return M
 
 
-def blockwise(T: np.ndarray, n_classes: int, fit_intercept: bool) -> np.ndarray:
+def blockwise(
+    T: np.ndarray, n_classes: int, fit_intercept: bool, *, centered: bool = True
+) -> np.ndarray:
     """A map ``T`` of one class's coefficients (intercept first) applied to every class, on the layout
-    ``[intercept (K), beta (K * p)]``, followed by centering the intercepts."""
+    ``[intercept (K), beta (K * p)]``, followed by centering the intercepts (``centered``: the multinomial's
+    identification; a one-vs-rest RidgeClassifier's intercepts are each class's own)."""
     fi = int(fit_intercept)
     k = T.shape[0]
     size = n_classes * k
@@ -245,6 +248,8 @@ def blockwise(T: np.ndarray, n_classes: int, fit_intercept: bool) -> np.ndarray:
             order[c * k + i] = c if (fi and i == 0) else n_classes * fi + c * (k - fi) + i - fi
     P = np.zeros((size, size))
     P[order, np.arange(size)] = 1.0
+    if not centered:
+        return P @ np.kron(np.eye(n_classes), T) @ P.T
     return (
         center_intercepts(n_classes, k - fi, fit_intercept)
         @ P

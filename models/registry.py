@@ -18,6 +18,7 @@ A :class:`TwinKind` holds what :func:`models.twin.fit_twin`, :class:`models.baye
 Adding a family is one entry here, one builder and their tests; nothing else names a family.
 """
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
@@ -48,7 +49,7 @@ from sklearn.linear_model import (
 )
 from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
 
-from models import glm, multinomial, quantile, sparse, tweedie
+from models import glm, multinomial, quantile, ridge_classifier, sparse, tweedie
 from models.data import DataError, plug_in_noise_sigma
 from models.exact import NOISE_PRIOR, linear_posterior
 from models.fit import intercept_first
@@ -61,6 +62,7 @@ __all__ = [
     "GAUSSIAN",
     "BERNOULLI",
     "SIGNED_GAUSSIAN",
+    "SIGNED_GAUSSIAN_CLASSES",
     "CATEGORICAL",
     "POISSON",
     "Reading",
@@ -72,6 +74,8 @@ __all__ = [
     "ard_kept_features",
     "read_ard",
     "RIDGE_CLASSIFIER_NOTE",
+    "ONE_VS_REST_NOTE",
+    "read_one_vs_rest",
     "read_ridge_classifier",
     "ridge_classifier_class_weights",
     "read_sparse",
@@ -115,8 +119,11 @@ class Outcome(NamedTuple):
     None for a regression. ``point(mean_draws, noise)``: the point prediction from draws of ``mean(eta)`` and
     of the noise scale (None: the posterior mean of ``mean(eta)``); the quantile twin's is the predictive
     distribution's quantile, since its ``mean(eta)`` is the conditional quantile rather than ``E[y | x]``.
-    ``categorical``: 3 or more classes (the multinomial twin); ``mean(eta)`` maps linear predictors with the
-    classes on the last axis to class probabilities (the softmax)."""
+    ``categorical``: 3 or more classes, one coefficient block per class (layout ``[intercept (K), beta (K *
+    p)]``); without ``class_codes`` the multinomial twin, whose ``mean(eta)`` maps linear predictors with the
+    classes on the last axis to class probabilities (the softmax); with them the one-vs-rest RidgeClassifier
+    twin (:attr:`one_vs_rest`), a Gaussian on each class's codes (-1: another class, +1: this one), whose
+    ``mean(eta)`` is each class's decision function."""
 
     mean: Callable
     variance: Callable
@@ -126,6 +133,12 @@ class Outcome(NamedTuple):
     class_codes: tuple[float, float] | None = None
     point: Callable | None = None
     categorical: bool = False
+
+    @property
+    def one_vs_rest(self) -> bool:
+        """Independent regressions on each class's codes (a RidgeClassifier with 3 or more classes), not a
+        softmax."""
+        return self.categorical and self.class_codes is not None
 
 
 def _identity(eta):
@@ -146,6 +159,12 @@ BERNOULLI = Outcome(
     class_codes=(0.0, 1.0),
 )
 SIGNED_GAUSSIAN = GAUSSIAN._replace(class_codes=(-1.0, 1.0))
+"""RidgeClassifier's likelihood: a Gaussian on the class codes -1 and +1 (misspecified for labels; its mean is
+the decision function, not a probability)."""
+SIGNED_GAUSSIAN_CLASSES = SIGNED_GAUSSIAN._replace(categorical=True)
+"""A one-vs-rest RidgeClassifier's likelihood: a Gaussian on each class's codes (+1 for its rows, -1 for the
+others), one decision function per class; misspecified as :data:`SIGNED_GAUSSIAN` is, and more (a row's codes
+are not independent: exactly one is +1)."""
 
 
 def _categorical_draw(rng, mean, noise_sigma):
@@ -161,8 +180,6 @@ CATEGORICAL = Outcome(
     categorical=True,
 )
 """The multinomial twin's likelihood: a categorical draw of the class index from the softmax."""
-"""RidgeClassifier's likelihood: a Gaussian on the class codes -1 and +1 (misspecified for labels; its mean is
-the decision function, not a probability)."""
 
 
 def _poisson_draw(rng, mean, noise_sigma):
@@ -408,6 +425,28 @@ def read_ridge_classifier(final, Z, y, weights) -> Reading:
     )
 
 
+ONE_VS_REST_NOTE = (
+    "the Gaussian likelihoods on each class's codes -1/+1 are misspecified (labels are not Gaussian, and a "
+    "row's codes are not independent: exactly one is +1): the posterior is that of the K decision functions, "
+    "not of class probabilities"
+)
+
+
+def read_one_vs_rest(final, Z, y, weights) -> Reading:
+    """Ridge's reading (:func:`read_ridge`) for a RidgeClassifier with 3 or more classes: one linear twin per
+    class on its codes, at the shared alpha (:mod:`models.ridge_classifier`), with the misspecification said
+    in label and note."""
+    reading = read_ridge(final, Z, y, weights)
+    n_classes = len(final.classes_)
+    return reading._replace(
+        label=(
+            f"{reading.label} one-vs-rest on {n_classes} classes, each coded +1 against -1 for the rest "
+            "(misspecified Gaussian likelihood)"
+        ),
+        noise_note=f"{reading.noise_note}, one sigma per class; {ONE_VS_REST_NOTE}",
+    )
+
+
 def ridge_classifier_class_weights(final, classes, labels, sample_weight) -> np.ndarray:
     """RidgeClassifier's row weights from ``class_weight``: ``compute_sample_weight(class_weight, y)``
     (``_ridge.py``; "balanced" counts rows, not sample weights), multiplied into the sample weights."""
@@ -642,21 +681,26 @@ def _is_poisson_tweedie(final) -> bool:
 # Gamma and Tweedie -------------------------------------------------------------------------------------
 
 
+def _tweedie_variance(mean, noise_sigma, *, power):
+    return noise_sigma**2 * np.abs(mean) ** power
+
+
+def _tweedie_draw(rng, mean, noise_sigma, *, power):
+    mean = np.asarray(mean, dtype=float)
+    ok = np.isfinite(mean) & ((mean > 0) | (power == 0))
+    new = tweedie.tweedie_draw(rng, np.where(ok, mean, 1.0), noise_sigma**2, power)
+    return np.where(ok, new, np.nan)
+
+
 def tweedie_outcome(power: float, link: str) -> Outcome:
     """The outcome of a Tweedie twin: ``E[y | x]`` through the link, variance ``sigma**2 mu**power`` and
     draws from the Tweedie density, where ``sigma = sqrt(dispersion)`` (the SD at ``mu = 1``; the noise scale
-    the twin samples, ``sigma`` in its posterior). A nonpositive mean (identity link) draws NaN."""
-
-    def draw(rng, mean, noise_sigma):
-        mean = np.asarray(mean, dtype=float)
-        ok = np.isfinite(mean) & ((mean > 0) | (power == 0))
-        new = tweedie.tweedie_draw(rng, np.where(ok, mean, 1.0), noise_sigma**2, power)
-        return np.where(ok, new, np.nan)
-
+    the twin samples, ``sigma`` in its posterior). A nonpositive mean (identity link) draws NaN. Its parts are
+    partials of module functions, so that a fit holding them pickles."""
     return Outcome(
         np.exp if link == "log" else _identity,
-        lambda mean, noise_sigma: noise_sigma**2 * np.abs(mean) ** power,
-        draw,
+        functools.partial(_tweedie_variance, power=power),
+        functools.partial(_tweedie_draw, power=power),
     )
 
 
@@ -857,6 +901,23 @@ KINDS = {
             kept_features=ard_kept_features,
         ),
         TwinKind(
+            "ridge_classifier_ovr",
+            (RidgeClassifier, RidgeClassifierCV),
+            read_one_vs_rest,
+            ridge_classifier.one_vs_rest_regression,
+            ridge_classifier.one_vs_rest_reference,
+            penalty_name="ridge_alpha",
+            tolerance=1e-8,
+            tolerance_reason="both are exact linear algebra (SVD against Newton on a quadratic)",
+            outcome=SIGNED_GAUSSIAN_CLASSES,
+            exact=ridge_classifier.one_vs_rest_posterior,
+            # A fitted estimator with 3 or more classes; an unfitted one is sent here by the binary kind's
+            # ``multiclass`` once fit_twin has seen the target.
+            accepts=lambda final: len(getattr(final, "classes_", ())) > 2,
+            class_weights=ridge_classifier_class_weights,
+            estimator_coefficients=ridge_classifier.estimator_coefficients,
+        ),
+        TwinKind(
             "ridge_classifier",
             (RidgeClassifier, RidgeClassifierCV),
             read_ridge_classifier,
@@ -871,6 +932,7 @@ KINDS = {
                 "alpha", 0.0, lambda alpha, l1_ratio, seed: RidgeClassifier(alpha=alpha)
             ),
             class_weights=ridge_classifier_class_weights,
+            multiclass="ridge_classifier_ovr",
         ),
         TwinKind(
             "lasso",

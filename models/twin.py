@@ -22,7 +22,9 @@ logistic (l2 or no penalty) and Poisson MAPs are found on that same model and ma
 noise ``1 / sqrt(alpha_)`` (exact Gaussian posterior: mean ``coef_``, covariance ``sigma_``); the features it
 pruned (a prior variance of 0) are left out of the model and reported with coefficient 0 and no spread.
 ``RidgeClassifier``'s (binary) is the Ridge twin on the classes coded -1/+1, as scikit-learn fits it: a
-misspecified Gaussian likelihood whose posterior is that of the decision function. ``KernelRidge`` has no
+misspecified Gaussian likelihood whose posterior is that of the decision function; with 3 or more classes
+(one-vs-rest), one such twin per class on its codes at the shared alpha, each with its exact posterior
+(:mod:`models.ridge_classifier`): the posterior of the K decision functions. ``KernelRidge`` has no
 coefficients on features; its twin, a Gaussian process, is :func:`models.kernel.kernel_twin`.
 ``SGDRegressor`` and a binary ``SGDClassifier`` minimize ``(1/n) sum_i w_i L_i + alpha R(w)``; with the squared
 error or the log loss that is a Ridge, Lasso, ElasticNet, RidgeClassifier or LogisticRegression objective
@@ -73,9 +75,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-from models import glm, multinomial, registry, sparse, tweedie
+from models import glm, multinomial, registry, ridge_classifier, sparse, tweedie
 from models.data import LARGEST_VALUE, DataError, validate_arrays
-from models.diagnostics import Convergence, checks, convergence, relative_error
+from models.diagnostics import Convergence, checks, convergence, correlation, relative_error
 from models.exact import LinearPosterior
 from models.fit import (
     PreciseMAP,
@@ -333,8 +335,9 @@ class TwinFit(NamedTuple):
     ``posterior``: exact draws or NUTS). ``noise_draws``: draws of a noise scale the twin samples with the
     coefficients (the quantile twin's ``sigma``), aligned with ``draws``; else None. ``likelihood``: this fit's
     outcome where it depends on the estimator's settings (the quantile), else None (the kind's).
-    ``classes``: the multinomial twin's class labels (``classes_`` order), else None; its coefficients are
-    ``[intercept (K), coef (K x p, class by class)]`` and :meth:`predict` has one row per (row, class).
+    ``classes``: the class labels (``classes_`` order) of a twin with one coefficient block per class (the
+    multinomial, and the one-vs-rest RidgeClassifier: :meth:`class_posteriors`), else None; its coefficients
+    are ``[intercept (K), coef (K x p, class by class)]`` and :meth:`predict` has one row per (row, class).
     """
 
     label: str
@@ -397,11 +400,8 @@ class TwinFit(NamedTuple):
         """Posterior correlation matrix of the coefficients (NaN for a coefficient fixed at 0, such as a
         feature ARD pruned: it has no spread)."""
         cov = self.exact.cov if self.exact is not None else np.cov(self.draws.T)
-        sd = np.sqrt(np.diag(cov))
         index = pd.Index(self.names, name="coefficient")
-        with np.errstate(invalid="ignore", divide="ignore"):
-            correlation = cov / np.outer(sd, sd)
-        return pd.DataFrame(correlation, index=index, columns=list(self.names))
+        return pd.DataFrame(correlation(cov), index=index, columns=list(self.names))
 
     def predict(self, X_new, prob: float = 0.9, *, exposure=None) -> pd.DataFrame:
         """Predictions for new rows (original feature scale): the estimator's, the posterior mean of
@@ -441,15 +441,7 @@ class TwinFit(NamedTuple):
         else:
             estimate = self.estimator.predict(rows)
         if self.exact is not None:
-            mean = design @ self.exact.mean
-            spread = np.sqrt(np.sum((design @ self.exact.scale_factor) ** 2, axis=1))
-            if np.isinf(self.exact.df):
-                std, noise_var = scipy.special.ndtri(q), self.noise_sigma**2
-            else:
-                std = scipy.special.stdtrit(self.exact.df, q)
-                noise_var = self.exact.noise_rate / self.exact.noise_shape
-            band = mean + np.outer(std, spread)
-            predictive = mean + np.outer(std, np.sqrt(spread**2 + noise_var))
+            mean, band, predictive = _exact_intervals(self.exact, design, q, self.noise_sigma)
         else:
             eta = self.draws @ design.T
             rng = np.random.default_rng([self.seed, 1])
@@ -487,6 +479,38 @@ class TwinFit(NamedTuple):
     def _class_probability_draws(self, X_new) -> np.ndarray:
         return self.outcome.mean(self._class_linear_predictor_draws(X_new))
 
+    def class_posteriors(self) -> list[LinearPosterior]:
+        """The one-vs-rest RidgeClassifier twin's exact posterior of each class's coefficients (intercept
+        first, original scale), in ``classes`` order: independent of each other."""
+        if not self.outcome.one_vs_rest:
+            raise DataError("per-class posteriors are for the one-vs-rest RidgeClassifier twin")
+        K, fi = len(self.classes), self._class_fi
+        index = ridge_classifier.class_coefficient_index(K, (len(self.names) - K * fi) // K, fi)
+        exact = self.exact
+        return [
+            LinearPosterior(
+                tuple(np.asarray(self.names)[index[k]]),
+                exact.mean[index[k]],
+                exact.scale_factor[index[k]],
+                exact.df,
+                None if exact.noise_shape is None else exact.noise_shape[k],
+                None if exact.noise_rate is None else exact.noise_rate[k],
+            )
+            for k in range(K)
+        ]
+
+    def class_decision_function(self, X_new) -> np.ndarray:
+        """The one-vs-rest RidgeClassifier twin's posterior mean of every class's decision function for new
+        rows (as :meth:`predict` takes them; exact), shape ``(rows, classes)``."""
+        X_new = self._new_rows(X_new)
+        design = np.column_stack([np.ones(len(X_new)), X_new]) if self._class_fi else X_new
+        return np.column_stack([design @ posterior.mean for posterior in self.class_posteriors()])
+
+    @property
+    def _class_fi(self) -> int:
+        """1 when the per-class layout has intercepts (names ``intercept[class]``), else 0."""
+        return int(self.names[0].startswith("intercept["))
+
     def _class_linear_predictor_draws(self, X_new) -> np.ndarray:
         """Draws of every class's linear predictor for checked rows, shape ``(draws, rows, classes)``."""
         K = len(self.classes)
@@ -496,22 +520,36 @@ class TwinFit(NamedTuple):
         return np.einsum("dkj,nj->dnk", weights, X_new) + intercept[:, None, :]
 
     def _predict_classes(self, X_new, rows, q) -> pd.DataFrame:
-        """:meth:`predict` for the multinomial twin: one row per (row, class), ``E[y | x]`` being the class's
-        probability; no predictive interval (a label has none: NaN)."""
-        proba = self._class_probability_draws(X_new)
-        band = np.quantile(proba, q, axis=0)
+        """:meth:`predict` with one row per (row, class). The multinomial twin: ``E[y | x]`` is the class's
+        probability, with no predictive interval (a label has none: NaN). The one-vs-rest RidgeClassifier
+        twin: the class's decision function (exact, as the binary one's), with the predictive interval of a
+        new code of the class."""
+        if self.outcome.one_vs_rest:
+            estimate = self.estimator.decision_function(rows)
+            design = np.column_stack([np.ones(len(X_new)), X_new]) if self._class_fi else X_new
+            per_class = [
+                _exact_intervals(posterior, design, q, self.noise_sigma)
+                for posterior in self.class_posteriors()
+            ]
+            mean, band, predictive = (
+                np.stack(parts, axis=-1) for parts in zip(*per_class, strict=True)
+            )
+        else:
+            proba = self._class_probability_draws(X_new)
+            estimate, mean = self.estimator.predict_proba(rows), proba.mean(axis=0)
+            band, predictive = np.quantile(proba, q, axis=0), np.full((2, *mean.shape), np.nan)
         percent = [f"{100 * v:g}".replace(".", "_") for v in q]
         index = pd.MultiIndex.from_product(
             [range(len(X_new)), list(self.classes)], names=["row", "class"]
         )
         return pd.DataFrame(
             {
-                "estimator": self.estimator.predict_proba(rows).ravel(),
-                "mean": proba.mean(axis=0).ravel(),
+                "estimator": estimate.ravel(),
+                "mean": mean.ravel(),
                 f"mean_q{percent[0]}": band[0].ravel(),
                 f"mean_q{percent[1]}": band[1].ravel(),
-                f"predictive_q{percent[0]}": np.nan,
-                f"predictive_q{percent[1]}": np.nan,
+                f"predictive_q{percent[0]}": predictive[0].ravel(),
+                f"predictive_q{percent[1]}": predictive[1].ravel(),
             },
             index=index,
         )
@@ -520,7 +558,7 @@ class TwinFit(NamedTuple):
         """New rows as a float array in the fit's column order: a DataFrame's columns are matched by name
         (extra columns are ignored, missing ones refused), as scikit-learn does; NaN and inf are refused."""
         features = list(self.names[self._fi :])
-        if self.classes is not None:  # the multinomial twin: names are "feature[class]"
+        if self.classes is not None:  # one block per class: names are "feature[class]"
             K, fi = len(self.classes), int(self.names[0].startswith("intercept["))
             p = (len(self.names) - K * fi) // K
             suffix = len(f"[{self.classes[0]}]")
@@ -552,6 +590,22 @@ class TwinFit(NamedTuple):
     @property
     def _fi(self) -> int:
         return int(self.names[0] == "intercept")
+
+
+def _exact_intervals(posterior: LinearPosterior, design, q, noise_sigma):
+    """``(mean, band, predictive)`` of an exact linear posterior on the rows of ``design``: the posterior mean
+    of ``design @ coef``, its quantiles ``q`` (rows of ``band``) and those of a new observation (Gaussian noise
+    of SD ``noise_sigma``, or the Student-t's own noise scale when the noise is unknown)."""
+    mean = design @ posterior.mean
+    spread = np.sqrt(np.sum((design @ posterior.scale_factor) ** 2, axis=1))
+    if np.isinf(posterior.df):
+        std, noise_var = scipy.special.ndtri(q), noise_sigma**2
+    else:
+        std = scipy.special.stdtrit(posterior.df, q)
+        noise_var = posterior.noise_rate / posterior.noise_shape
+    band = mean + np.outer(std, spread)
+    predictive = mean + np.outer(std, np.sqrt(spread**2 + noise_var))
+    return mean, band, predictive
 
 
 def _back_transform(scaler, p: int, fit_intercept: bool) -> np.ndarray:
@@ -710,8 +764,9 @@ def fit_twin(
     y : array_like, shape (n,) or (n, 1)
         The response; for a logistic regression any two labels (numbers or strings): the larger one in
         sorted order is class 1, as in scikit-learn's ``classes_[1]``. Three or more labels make a
-        LogisticRegression's twin the multinomial one (coefficients laid out ``[intercept (K), coef (K x p)]``,
-        named ``intercept[class]`` and ``feature[class]``).
+        LogisticRegression's twin the multinomial one and a RidgeClassifier's the one-vs-rest one
+        (coefficients laid out ``[intercept (K), coef (K x p)]``, named ``intercept[class]`` and
+        ``feature[class]``).
     sample_weight : array_like or None
         As passed to the estimator's ``fit``. Rows of weight zero are left out (they carry no likelihood).
     seed : int
@@ -805,9 +860,10 @@ def fit_twin(
     coef_names = (("intercept",) if fi else ()) + names
     categorical = kind.outcome.categorical
     if categorical:
-        # One coefficient block per class, laid out [intercept (K), beta (K * p)] (models.multinomial).
+        # One coefficient block per class, laid out [intercept (K), beta (K * p)] (models.multinomial); the
+        # multinomial's intercepts centered, a one-vs-rest RidgeClassifier's each its class's own.
         n_classes = classes.size
-        T = multinomial.blockwise(T, n_classes, bool(fi))
+        T = multinomial.blockwise(T, n_classes, bool(fi), centered=not kind.outcome.one_vs_rest)
         coef_names = tuple(f"intercept[{c}]" for c in classes if fi) + tuple(
             f"{name}[{c}]" for c in classes for name in names
         )
@@ -858,9 +914,10 @@ def fit_twin(
             fit_intercept=bool(fi),
             feature_scale=feature_scale,
         )
-        if "sigma_squared" in model.named_vars and np.var(y01) > 0:
+        if "sigma_squared" in model.named_vars and np.var(y01) > 0 and not categorical:
             # A free noise variance starts the MAP search at the response's variance rather than at 1, a
-            # guess in y's units: on diabetes the search then takes 48 evaluations instead of 117.
+            # guess in y's units: on diabetes the search then takes 48 evaluations instead of 117. (The
+            # one-vs-rest twin has one per class, of codes -1/+1 whose scale is 1; y01 holds class indices.)
             model.set_initval(model["sigma_squared"], float(np.var(y01)))
         return model
 
@@ -941,7 +998,11 @@ def fit_twin(
         )
         sample = exact.draws(rng, chains * draws).reshape(chains, draws, -1)
         idata = _posterior_tree(
-            sample, coef_names, fi, source="independent draws from the exact posterior"
+            sample,
+            coef_names,
+            fi,
+            source="independent draws from the exact posterior",
+            classes=classes if categorical else None,
         )
         diagnostics, sampler_note, noise_draws = None, "", None
     else:

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import scipy.stats
 from sklearn.base import clone
-from sklearn.linear_model import BayesianRidge, LogisticRegression, Ridge, RidgeClassifier
+from sklearn.linear_model import BayesianRidge, LogisticRegression, Ridge, SGDClassifier
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -124,8 +124,9 @@ def test_classifier_posterior_mean_probability_with_string_labels(rng):
     assert set(np.unique(twin.sample_posterior_predictive(X[:3], n=50))) <= {"ham", "spam"}
     with pytest.raises(DataError, match="0/1 outcome"):
         twin.predict_interval(X, kind="observation")
+    # SGD's twins are binary (LogisticRegression and RidgeClassifier have twins for 3 or more classes).
     with pytest.raises(DataError, match="Only binary classification"):
-        BayesianTwin(RidgeClassifier()).fit(X, np.arange(80) % 3)
+        BayesianTwin(SGDClassifier(loss="log_loss")).fit(X, np.arange(80) % 3)
 
 
 def test_predictive_quantiles_follow_the_student_t_marginal(regression):

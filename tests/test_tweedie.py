@@ -1,5 +1,6 @@
 """The GammaRegressor and TweedieRegressor twins: densities, the MAP against scikit-learn, the posterior."""
 
+import pickle
 import warnings
 
 import numpy as np
@@ -302,3 +303,19 @@ def test_compound_poisson_twin_as_estimator_converges_and_predicts_zeros():
     assert 0.4 < zero < 0.9  # about the share of zeros in y (0.67)
     low, high = twin.predict_interval(X.iloc[:20], kind="observation").T
     assert np.all(low == 0.0) and np.all(high > 0.0)
+
+
+@pytest.mark.parametrize("power, link", [(1.5, "log"), (2.0, "log"), (0.0, "identity")])
+def test_the_outcome_pickles_and_draws_the_same_after(power, link):
+    """A Tweedie twin's fit holds its outcome (BayesianTwin pickles its fit): the restored outcome gives the
+    same means, variances and, from the same generator state, the same draws."""
+    outcome = registry.tweedie_outcome(power, link)
+    restored = pickle.loads(pickle.dumps(outcome))
+    eta, noise = np.linspace(-1.0, 1.0, 7), 0.8
+    mean = outcome.mean(eta)
+    np.testing.assert_array_equal(restored.mean(eta), mean)
+    np.testing.assert_array_equal(restored.variance(mean, noise), noise**2 * np.abs(mean) ** power)
+    draws = outcome.draw(np.random.default_rng(3), mean, noise)
+    np.testing.assert_array_equal(restored.draw(np.random.default_rng(3), mean, noise), draws)
+    # The identity link's nonpositive means draw NaN only where power > 0 needs a positive mean.
+    assert np.isnan(draws).any() == (power > 0 and link == "identity")
