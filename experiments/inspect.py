@@ -22,7 +22,7 @@ import xarray as xr
 
 from experiments import _cli
 from models import diagnostics
-from models.data import DataError
+from models.data import DataError, check_number
 from models.results import read_posterior, write_figure
 
 NAME = "inspect"
@@ -175,8 +175,7 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--ci-prob", type=float, default=0.9, help="HDI probability (default 0.9)")
     args = parser.parse_args(argv)
-    if not 0.0 < args.ci_prob < 1.0:
-        raise DataError(f"--ci-prob must be in (0, 1), got {args.ci_prob}")
+    check_number("--ci-prob", args.ci_prob, high=1.0, inclusive=False)
     if args.plots is not None and args.plots.exists() and not args.plots.is_dir():
         raise DataError(f"--plots {args.plots}: exists and is not a folder")
     idata = read_posterior(args.path)

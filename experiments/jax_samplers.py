@@ -90,7 +90,9 @@ def check_available(config: Config) -> str:
         )
     device = jax_device()
     if config.require_gpu and not device.startswith("gpu"):
-        raise DataError(f"the published run needs a GPU; JAX sees only {device} (--fast runs on it)")
+        raise DataError(
+            f"the published run needs a GPU; JAX sees only {device} (--fast runs on it)"
+        )
     return device
 
 
@@ -126,7 +128,9 @@ def run(config: Config) -> dict:
     rows, sds = [], {"laplace": approx.sd, "psis": corrected.sd}
     settings = {"draws": config.draws, "tune": config.tune, "chains": config.chains}
     for sampler in config.samplers:
-        _cli.progress(f"{sampler}: NUTS {config.chains} x ({config.tune} + {config.draws}) on {device}")
+        _cli.progress(
+            f"{sampler}: NUTS {config.chains} x ({config.tune} + {config.draws}) on {device}"
+        )
         model = glm.logistic_regression(X, y, logistic_C=config.logistic_C)
         idata, convert_s, sampling_s = pymc_fit(
             model,

@@ -35,7 +35,7 @@ import pymc as pm
 from experiments import _cli
 from models import data as datasets
 from models import diagnostics, registry
-from models.data import DataError, Dataset
+from models.data import DataError, Dataset, check_number
 from models.diagnostics import relative_error
 from models.exact import linear_posterior
 from models.fit import (
@@ -287,9 +287,7 @@ def parse_alphas(text: str) -> tuple[float, ...]:
         alphas = tuple(float(a) for a in text.split(","))
     except ValueError:
         raise DataError(f"--alphas must be comma-separated numbers, got {text!r}") from None
-    if any(not np.isfinite(a) or a < 0 for a in alphas):
-        raise DataError(f"--alphas must be finite and >= 0, got {text!r}")
-    return alphas
+    return tuple(check_number("--alphas", alpha) for alpha in alphas)
 
 
 def findings(metrics: dict) -> list[str]:

@@ -91,7 +91,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from experiments import _cli
 from models import data as datasets
-from models.data import DataError
+from models.data import DataError, check_number
 from models.glm import binomial_rows
 from models.registry import KINDS
 from models.results import result_set, write_csv, write_figure, write_metadata, write_posterior
@@ -154,18 +154,17 @@ def make_estimator(config: Config, table: Table | None = None):
     if config.l1_ratio and command.flag != "C":
         raise DataError(f"--l1-ratio is for logistic; {config.estimator} {takes}")
     value = 1.0 if values.get(command.flag) is None else values[command.flag]
-    if command.flag == "C" and not value > 0:
-        raise DataError(f"C must be > 0 (inf: no penalty), got {value:g}")
-    if command.flag == "alpha" and not (np.isfinite(value) and value >= 0):
-        raise DataError(f"alpha must be finite and >= 0, got {value:g}")
-    if not 0.0 <= config.l1_ratio <= 1.0:
-        raise DataError(f"l1_ratio must be in [0, 1], got {config.l1_ratio:g}")
+    # Checked again by fit_twin; here so that a bad flag fails before the file is read.
+    if command.flag == "C":
+        check_number("C", value, inclusive=False, inf_means="no penalty")
+    if command.flag == "alpha":
+        check_number("alpha", value)
+    check_number("l1_ratio", config.l1_ratio, high=1.0)
     estimator = command.make(value, config.l1_ratio, config.seed)
     if config.quantile is not None:
         if "quantile" not in estimator.get_params():
             raise DataError(f"--quantile is for quantile; {config.estimator} {takes}")
-        if not 0.0 < config.quantile < 1.0:
-            raise DataError(f"quantile must be in (0, 1), got {config.quantile:g}")
+        check_number("quantile", config.quantile, high=1.0, inclusive=False)
         estimator.set_params(quantile=config.quantile)
     if config.power is not None:
         if "power" not in estimator.get_params():

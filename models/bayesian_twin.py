@@ -50,7 +50,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from models import registry
-from models.data import DataError
+from models.data import DataError, check_number
 from models.twin import fit_twin
 
 __all__ = ["BayesianTwin"]
@@ -256,8 +256,7 @@ class BayesianTwin(BaseEstimator):
         (``kind="observation"``; not for a 0/1 outcome), shape ``(n_rows, 2)``."""
         if kind not in ("mean", "observation"):
             raise DataError(f"kind must be 'mean' or 'observation', got {kind!r}")
-        if not 0.0 < prob < 1.0:
-            raise DataError(f"prob must be in (0, 1), got {prob}")
+        check_number("prob", prob, high=1.0, inclusive=False)
         if kind == "observation" and self._is_classifier:
             raise DataError("a 0/1 outcome has no observation interval; use kind='mean'")
         table = self.twin_.predict(self._rows(X), prob)

@@ -4,6 +4,7 @@ Every data set is validated once, here; everything downstream may assume finite 
 """
 
 import csv
+import numbers
 import sys
 from pathlib import Path
 from typing import NamedTuple
@@ -15,6 +16,8 @@ from sklearn.datasets import load_diabetes
 
 __all__ = [
     "DataError",
+    "check_number",
+    "check_sample_weight",
     "Dataset",
     "plug_in_noise_sigma",
     "diabetes",
@@ -32,6 +35,132 @@ __all__ = [
 
 class DataError(ValueError):
     """Bad input data; its message is the one line a user sees."""
+
+
+def check_number(
+    name: str,
+    value,
+    *,
+    low: float = 0.0,
+    high: float | None = None,
+    inclusive: bool = True,
+    inf_means: str | None = None,
+    reason: str | None = None,
+) -> float:
+    """``value`` as a float after its one rule: a real number, finite, at or above ``low`` (and ``high``).
+
+    Every penalty (``alpha``, ``C``, ``ridge_alpha``, ...), scale (``noise_sigma``, ``dispersion``) and share
+    (``l1_ratio``, ``quantile``) is checked by this one function, so the rule and its message read the same
+    wherever a value enters. Each value is checked in the layer every path goes through: the model builder
+    or its validator (``validate_glm``, ``validate_tweedie``, ``check_quantile``, ...). A layer above calls
+    it again only to fail before expensive work:
+
+    * :func:`models.twin.fit_twin`'s parameter check, on the estimator's own ``alpha`` and ``C``, before the
+      estimator is fitted (and for what only an estimator has: the Lasso's ``alpha > 0``);
+    * the ``priorlab twin`` command, on ``--alpha``, ``--C``, ``--l1-ratio`` and ``--quantile``, before the
+      file is read (or the files streamed);
+    * the ``--path`` (:func:`models.glm_data.penalty_path`) and ``--alphas`` parsers, before any fit.
+
+    Parameters
+    ----------
+    name : str
+        The value's name as the user knows it (``"alpha"``, ``"C"``, ``"--alphas"``): the message starts
+        with it.
+    value
+        A real number. Strings, booleans, None, arrays and complex numbers are refused.
+    low, high : float
+        The bounds: ``value >= low`` (``> low`` when not ``inclusive``) and, with ``high``,
+        ``value <= high`` (``<``), the message then saying ``in [low, high]`` (``(low, high)``).
+    inclusive : bool
+        Whether the bounds themselves are accepted.
+    inf_means : str or None
+        None: ``inf`` is refused like NaN. Otherwise ``+inf`` is accepted and means this (``"no penalty"``
+        for ``C``), said in the message.
+    reason : str or None
+        Why the rule is what it is where the caller stands, added in parentheses after the message (e.g.
+        why the Lasso needs ``alpha > 0``).
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    DataError
+        One line: ``"alpha must be a number, got 'x'"``, ``"alpha must be finite and >= 0, got -1"``,
+        ``"C must be > 0 (inf: no penalty), got 0"``, ``"l1_ratio must be in [0, 1], got 2"``.
+    """
+    extra = f" ({reason})" if reason else ""
+    if not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)):
+        shown = " ".join(repr(value).split())  # an array's repr spans lines; the message is one
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        raise DataError(f"{name} must be a number, got {shown}{extra}")
+    value = float(value)
+    op = ">=" if inclusive else ">"
+    if high is not None:
+        left, right = "[]" if inclusive else "()"
+        rule = f"in {left}{low:g}, {high:g}{right}"
+    elif inf_means is None:
+        rule = f"finite and {op} {low:g}"
+    else:
+        rule = f"{op} {low:g} (inf: {inf_means})"
+    accepted_inf = value == np.inf and inf_means is not None and high is None
+    above_low = value >= low if inclusive else value > low
+    below_high = high is None or (value <= high if inclusive else value < high)
+    if not ((np.isfinite(value) or accepted_inf) and above_low and below_high):
+        raise DataError(f"{name} must be {rule}, got {value:g}{extra}")
+    return value
+
+
+def check_sample_weight(sample_weight, n: int, *, source: str | None = None, block: bool = False):
+    """Sample weights as a float array of shape ``(n,)`` after their one rule: finite, >= 0, not all zero.
+
+    The builders and validators that take weights (:func:`models.glm.validate_glm`,
+    :func:`models.tweedie.validate_tweedie`, :func:`models.multinomial.validate_classes`,
+    :func:`models.kernel.kernel_twin`, :func:`models.twin.fit_twin`) and the readers of row blocks
+    (:mod:`models.streaming`, :mod:`models.large_glm`) call it; nothing else checks weights.
+
+    Parameters
+    ----------
+    sample_weight : array_like or None
+        None: all ones.
+    n : int
+        The number of rows.
+    source : str or None
+        What the rows came from (a file, ``"data"``), the message's first words.
+    block : bool
+        The rows are one block of a larger source: a block may be all zero, and the total is checked where
+        the blocks are summed.
+
+    Returns
+    -------
+    numpy.ndarray
+
+    Raises
+    ------
+    DataError
+        One line: not numbers, not one per row, a non-finite or negative weight (the first one and its row
+        named), all zero (unless ``block``).
+    """
+    prefix = f"{source}: " if source else ""
+    if sample_weight is None:
+        return np.ones(n)
+    try:
+        weights = np.asarray(sample_weight, dtype=float)
+    except (TypeError, ValueError):
+        raise DataError(f"{prefix}sample weights must be numbers") from None
+    if weights.shape != (n,):
+        raise DataError(
+            f"{prefix}sample weights need one value per row ({n}), got shape {weights.shape}"
+        )
+    rule = "finite and >= 0" if block else "finite, >= 0 and not all zero"
+    bad = ~np.isfinite(weights) | (weights < 0)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataError(f"{prefix}sample weights must be {rule}, got {weights[row]:g} in row {row}")
+    if not block and not np.any(weights > 0):
+        raise DataError(f"{prefix}sample weights must be {rule}, got all zero")
+    return weights
 
 
 class Dataset(NamedTuple):

@@ -35,7 +35,7 @@ import pytensor.tensor as pt
 import scipy.optimize
 from sklearn.linear_model import LogisticRegression, PoissonRegressor
 
-from models.data import DataError, validate_arrays
+from models.data import DataError, check_number, check_sample_weight, validate_arrays
 from models.fit import intercept_first
 from models.penalties import logistic_elasticnet_prior_scales
 from models.sparse import l1_prior, prior_scale
@@ -114,20 +114,11 @@ def validate_glm(
             raise DataError(
                 f"{name}: Poisson counts are all zero (the intercept's MAP would be -inf)"
             )
-    if sample_weight is None:
-        weights = np.ones(y.size)
-    else:
-        weights = np.asarray(sample_weight, dtype=float)
-        if weights.shape != y.shape:
-            raise DataError(
-                f"{name}: sample_weight needs one value per row ({y.size}), got {weights.shape}"
-            )
-        if not np.all(np.isfinite(weights)) or np.any(weights < 0) or not np.any(weights > 0):
-            raise DataError(f"{name}: sample weights must be finite, >= 0 and not all zero")
-    if logistic_C is not None and not logistic_C > 0:  # C = inf: no penalty
-        raise DataError(f"C must be > 0, got {logistic_C:g}")
-    if poisson_alpha is not None and not (np.isfinite(poisson_alpha) and poisson_alpha >= 0):
-        raise DataError(f"alpha must be finite and >= 0, got {poisson_alpha:g}")
+    weights = check_sample_weight(sample_weight, y.size, source=name)
+    if logistic_C is not None:
+        check_number("C", logistic_C, inclusive=False, inf_means="no penalty")
+    if poisson_alpha is not None:
+        check_number("alpha", poisson_alpha)
     if solver is not None:
         if solver == "liblinear":
             raise DataError(LIBLINEAR_REASON)
@@ -321,8 +312,7 @@ def logistic_regression(
         ``obs_id``); ``pm.Data`` ``X``, ``y_observed``, ``sample_weight`` and the prior's (see
         :func:`logistic_prior_data`).
     """
-    if not 0.0 <= l1_ratio <= 1.0:
-        raise DataError(f"l1_ratio must be in [0, 1], got {l1_ratio:g}")
+    check_number("l1_ratio", l1_ratio, high=1.0)
     X, y, weights = validate_glm(
         X, y, family="logistic", sample_weight=sample_weight, logistic_C=logistic_C
     )

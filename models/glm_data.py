@@ -15,9 +15,8 @@ import numpy as np
 from sklearn.datasets import load_breast_cancer, load_linnerud
 from sklearn.model_selection import train_test_split
 
-from models.data import DataError, Dataset
+from models.data import DataError, Dataset, check_number
 from models.glm import validate_glm
-from models.registry import KINDS
 
 __all__ = [
     "STANDARDIZATION",
@@ -144,11 +143,15 @@ def penalty_path(text: str, family: str) -> tuple[float, ...]:
     except ValueError:
         raise DataError(f"--path must be comma-separated numbers, got {text!r}") from None
     for value in values:
-        if family == "logistic" and not (np.isfinite(value) and value > 0):
-            raise DataError(f"C must be finite and > 0 on a path, got {value:g}")
-        validate_glm(
-            [[0.0], [1.0]], [0.0, 1.0], family=family, **{KINDS[family].penalty_name: value}
-        )
+        if family == "logistic":
+            check_number(
+                "C",
+                value,
+                inclusive=False,
+                reason="every point of a path is a Normal prior's variance",
+            )
+        else:
+            check_number("alpha", value)
     if not any(value > 0 for value in values):
         raise DataError("--path needs at least one value > 0")
     return values

@@ -43,7 +43,7 @@ from sklearn.kernel_ridge import KernelRidge
 from sklearn.metrics.pairwise import pairwise_kernels
 from sklearn.utils.validation import check_is_fitted
 
-from models.data import DataError
+from models.data import DataError, check_number, check_sample_weight
 from models.diagnostics import checks, relative_error
 from models.fit import PreciseMAP
 from models.twin import MAP_COMPILE_MODE
@@ -214,11 +214,9 @@ def _check_estimator(estimator) -> float:
     alpha = np.ravel(np.asarray(estimator.alpha, dtype=float))
     if alpha.size != 1:
         raise DataError("KernelRidge with one alpha per target: the twin has one response")
-    if not (np.isfinite(alpha[0]) and alpha[0] > 0):
-        raise DataError(
-            f"alpha must be finite and > 0 (the Gaussian process's noise variance), got {alpha[0]:g}"
-        )
-    return float(alpha[0])
+    return check_number(
+        "alpha", alpha[0], inclusive=False, reason="the Gaussian process's noise variance"
+    )
 
 
 def kernel_twin(
@@ -260,15 +258,13 @@ def kernel_twin(
         )
     if not (np.all(np.isfinite(y)) and np.all(np.isfinite(X))):
         raise DataError("X and y must be finite")
-    weights = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
-    if weights.shape != y.shape or not np.all(np.isfinite(weights)) or np.any(weights < 0):
-        raise DataError(f"sample_weight needs {len(y)} finite values >= 0")
+    weights = check_sample_weight(sample_weight, len(y))
     rows = np.flatnonzero(weights > 0)
-    if rows.size == 0:
-        raise DataError("every sample weight is zero")
-    noise_sigma = float(np.sqrt(alpha) if noise_sigma is None else noise_sigma)
-    if not (np.isfinite(noise_sigma) and noise_sigma > 0):
-        raise DataError(f"noise_sigma must be finite and > 0, got {noise_sigma:g}")
+    noise_sigma = check_number(
+        "noise_sigma",
+        float(np.sqrt(alpha)) if noise_sigma is None else noise_sigma,
+        inclusive=False,
+    )
     kernel_scale = noise_sigma**2 / alpha
     precomputed = estimator.kernel == "precomputed"
     K = X[np.ix_(rows, rows)] if precomputed else kernel_matrix(estimator, X[rows])

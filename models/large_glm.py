@@ -42,7 +42,7 @@ import numpy as np
 import scipy.linalg
 import scipy.special
 
-from models.data import DataError
+from models.data import DataError, check_number, check_sample_weight
 from models.streaming import BLOCK_ROWS, expand_paths, file_arrays, frame_arrays, table_columns
 
 __all__ = [
@@ -80,8 +80,8 @@ ROUNDING_DECREMENT = 1e-12
 (``u |f|``, ``u = 1.1e-16``, summed over blocks): :func:`newton_map` stops there if no full step is kept."""
 
 FLAT_PRIOR_REASON = (
-    " (a flat prior is not supported at scale: whether its maximum exists depends on separation, which is "
-    "decided with the rows in memory; use models.glm for it)"
+    "a flat prior is not supported at scale: whether its maximum exists depends on separation, which is "
+    "decided with the rows in memory; use models.glm for it"
 )
 
 NEAR_DECREMENT = 1e-6
@@ -143,11 +143,12 @@ class RowBlocks:
             y = np.asarray(y, dtype=float)
             if X.ndim != 2 or y.ndim != 1 or len(X) != len(y):
                 raise DataError("data: X must be 2-D and y 1-D with the same number of rows")
-            w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
-            if w is not None and w.shape != y.shape:
-                raise DataError(
-                    f"data: sample_weight needs one value per row ({y.size}), got {w.shape}"
-                )
+            # All of them checked now, before any pass; the blocks, slices of them, pass again.
+            w = (
+                None
+                if sample_weight is None
+                else check_sample_weight(sample_weight, y.size, source="data")
+            )
             self._arrays = (X, y, w)
             self.feature_names = tuple(features or (f"x{j}" for j in range(X.shape[1])))
         elif _is_dask(source):
@@ -257,11 +258,9 @@ def _check_block(X, y, w, name, family):
     """Float arrays of one block (weights: ones when None), or one line naming what is wrong."""
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)
-    w = np.ones(len(y)) if w is None else np.asarray(w, dtype=float)
     if not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
         raise DataError(f"{name}: missing or infinite values")
-    if not np.all(np.isfinite(w)) or np.any(w < 0):
-        raise DataError(f"{name}: sample weights must be finite and >= 0")
+    w = check_sample_weight(w, len(y), source=name, block=True)
     if family == "logistic" and not np.all((y == 0) | (y == 1)):
         raise DataError(
             f"{name}: a logistic target must be binary 0/1, got {y[(y != 0) & (y != 1)][0]:g}"
@@ -408,12 +407,10 @@ class GLMPosterior:
         poisson_alpha=None,
         fit_intercept=True,
     ):
-        if family == "logistic" and (logistic_C is None or not 0 < logistic_C < math.inf):
-            raise DataError(f"C must be finite and > 0, got {logistic_C}{FLAT_PRIOR_REASON}")
-        if family == "poisson" and (
-            poisson_alpha is None or not (np.isfinite(poisson_alpha) and poisson_alpha > 0)
-        ):
-            raise DataError(f"alpha must be finite and > 0, got {poisson_alpha}{FLAT_PRIOR_REASON}")
+        if family == "logistic":
+            check_number("C", logistic_C, inclusive=False, reason=FLAT_PRIOR_REASON)
+        if family == "poisson":
+            check_number("alpha", poisson_alpha, inclusive=False, reason=FLAT_PRIOR_REASON)
         self.blocks, self.family, self.fit_intercept = blocks, family, fit_intercept
         self.summary = summarize(blocks, family)
         p = blocks.n_features

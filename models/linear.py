@@ -15,7 +15,7 @@ import pymc as pm
 import pytensor.tensor as pt
 import scipy.linalg
 
-from models.data import DataError, standard_regression
+from models.data import DataError, check_number, standard_regression
 from models.exact import NOISE_PRIOR, noise_prior_terms
 from models.fit import QuadraticMAP, coefficients
 from models.measure import Stopwatch, nutpie_fit
@@ -102,8 +102,7 @@ def linear_regression(
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)
     n, p = X.shape
-    if ridge_alpha < 0:
-        raise DataError(f"ridge_alpha must be >= 0, got {ridge_alpha}")
+    ridge_alpha = check_number("ridge_alpha", ridge_alpha)
     if likelihood not in ("rows", "suffstat"):
         raise DataError(f"likelihood must be 'rows' or 'suffstat', got {likelihood!r}")
     if whiten and likelihood != "suffstat":

@@ -46,7 +46,7 @@ import scipy.linalg
 import scipy.special
 from sklearn.linear_model import LogisticRegression
 
-from models.data import DataError, validate_arrays
+from models.data import DataError, check_number, check_sample_weight, validate_arrays
 from models.glm import logistic_prior_data
 from models.sparse import laplace_normal_logp, prior_scale
 
@@ -88,9 +88,7 @@ def validate_classes(y, sample_weight=None) -> tuple[np.ndarray, np.ndarray, int
         raise DataError(f"class index {int(missing[0])} has no row: every class needs at least one")
     if n_classes < 3:
         raise DataError(f"a multinomial twin needs 3 or more classes, got {n_classes}")
-    weights = np.ones(y.size) if sample_weight is None else np.asarray(sample_weight, dtype=float)
-    if weights.shape != y.shape or not np.all(np.isfinite(weights)) or np.any(weights < 0):
-        raise DataError(f"sample_weight needs {y.size} finite values >= 0")
+    weights = check_sample_weight(sample_weight, y.size)
     return y.astype(np.int64), weights, n_classes
 
 
@@ -137,10 +135,8 @@ def multinomial_logistic_regression(
         deterministic ``intercept`` (dim ``class``); observed ``y``; ``pm.Data`` ``X``, ``y_observed``,
         ``sample_weight`` and the prior's.
     """
-    if not 0.0 <= l1_ratio <= 1.0:
-        raise DataError(f"l1_ratio must be in [0, 1], got {l1_ratio:g}")
-    if not logistic_C > 0:
-        raise DataError(f"C must be > 0, got {logistic_C:g}")
+    check_number("l1_ratio", l1_ratio, high=1.0)
+    check_number("C", logistic_C, inclusive=False, inf_means="no penalty")
     X = np.asarray(X, dtype=float)
     validate_arrays(X, np.asarray(y, dtype=float), name="data")
     y, weights, K = validate_classes(y, sample_weight)

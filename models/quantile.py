@@ -51,7 +51,7 @@ import pytensor.tensor as pt
 import scipy.optimize
 import scipy.sparse
 
-from models.data import DataError
+from models.data import DataError, check_number
 from models.sparse import _scikit_weights, prior_scale
 
 __all__ = [
@@ -75,10 +75,8 @@ def check_quantile(X, quantile: float, quantile_alpha: float, fit_intercept: boo
     DataError
         ``quantile`` outside (0, 1); ``alpha < 0``; at ``alpha = 0`` linearly dependent columns; too few rows.
     """
-    if not (np.isfinite(quantile) and 0.0 < quantile < 1.0):
-        raise DataError(f"quantile must be in (0, 1), got {quantile:g}")
-    if not (np.isfinite(quantile_alpha) and quantile_alpha >= 0.0):
-        raise DataError(f"alpha must be finite and >= 0, got {quantile_alpha:g}")
+    check_number("quantile", quantile, high=1.0, inclusive=False)
+    check_number("alpha", quantile_alpha)
     n, p = np.shape(X)
     k = p + int(fit_intercept)
     m = p if quantile_alpha > 0 else 0

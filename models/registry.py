@@ -50,7 +50,7 @@ from sklearn.linear_model import (
 from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
 
 from models import glm, multinomial, quantile, ridge_classifier, sparse, tweedie
-from models.data import DataError, plug_in_noise_sigma
+from models.data import DataError, check_number, plug_in_noise_sigma
 from models.exact import NOISE_PRIOR, linear_posterior
 from models.fit import intercept_first
 from models.linear import linear_regression
@@ -531,9 +531,8 @@ def logistic_penalty(final: LogisticRegression) -> tuple[float, float]:
         raise DataError(f"C must be a number, got {params['C']!r}") from None
     if penalty is None:
         return np.inf, 0.0
-    ratio = {"l2": 0.0, "l1": 1.0}.get(penalty, 0.0 if l1_ratio is None else float(l1_ratio))
-    if not 0.0 <= ratio <= 1.0:
-        raise DataError(f"l1_ratio must be in [0, 1], got {ratio:g}")
+    ratio = {"l2": 0.0, "l1": 1.0}.get(penalty, 0.0 if l1_ratio is None else l1_ratio)
+    ratio = check_number("l1_ratio", ratio, high=1.0)
     return C, (0.0 if np.isinf(C) else ratio)
 
 

@@ -29,7 +29,7 @@ import pymc as pm
 import pytensor.tensor as pt
 from sklearn.linear_model import Ridge
 
-from models.data import DataError, validate_arrays
+from models.data import check_number, validate_arrays
 from models.exact import NOISE_PRIOR, LinearPosterior, linear_posterior, noise_prior_terms
 from models.multinomial import validate_classes
 
@@ -101,8 +101,7 @@ def one_vs_rest_regression(
         (dim ``class``, unknown noise); observed ``y`` (dims ``obs_id``, ``class``); ``pm.Data`` ``X``,
         ``y_observed`` (the codes), ``sample_weight`` and ``ridge_alpha`` (when > 0).
     """
-    if ridge_alpha < 0:
-        raise DataError(f"ridge_alpha must be >= 0, got {ridge_alpha}")
+    check_number("ridge_alpha", ridge_alpha)
     X = np.asarray(X, dtype=float)
     validate_arrays(X, np.asarray(y, dtype=float), name="data")
     codes = signed_codes(y)

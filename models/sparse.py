@@ -37,7 +37,7 @@ import pytensor
 import pytensor.tensor as pt
 import scipy.linalg
 
-from models.data import DataError, Dataset
+from models.data import DataError, Dataset, check_number
 from models.fit import COMPILE_MODE, CompiledDensity, compile_nuts, sample_nuts
 from models.penalties import elasticnet_prior_scales, lasso_laplace_scale
 
@@ -75,10 +75,13 @@ def lasso_prior_data(*, lasso_alpha, noise_sigma, n_samples) -> dict[str, np.nda
 
 def elasticnet_prior_data(*, alpha, l1_ratio, noise_sigma, n_samples) -> dict[str, np.ndarray]:
     """``pm.Data`` values of :func:`elasticnet_regression` for ``ElasticNet(alpha, l1_ratio)``."""
-    if not 0.0 < l1_ratio < 1.0:
-        raise DataError(
-            f"l1_ratio must be in (0, 1) (use the Laplace or Ridge twin at the ends), got {l1_ratio}"
-        )
+    check_number(
+        "l1_ratio",
+        l1_ratio,
+        high=1.0,
+        inclusive=False,
+        reason="use the Laplace or Ridge twin at the ends",
+    )
     b, tau = elasticnet_prior_scales(
         alpha=alpha, l1_ratio=l1_ratio, noise_sigma=noise_sigma, n_samples=n_samples
     )
@@ -134,8 +137,7 @@ def _regression_model(
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)
     n, p = X.shape
-    if not noise_sigma > 0:
-        raise DataError(f"noise_sigma must be > 0, got {noise_sigma}")
+    check_number("noise_sigma", noise_sigma, inclusive=False)
     feature_names = [f"x{j}" for j in range(p)] if feature_names is None else list(feature_names)
     with pm.Model(coords={"feature": feature_names, "obs_id": np.arange(n)}) as model:
         X_ = pm.Data("X", X, dims=("obs_id", "feature"))
@@ -213,8 +215,7 @@ def laplace_regression(
         Free variables ``intercept`` (when fitted) and ``beta`` (dim ``feature``); ``pm.Data`` ``laplace_b`` (the
         Laplace scale, see :func:`lasso_prior_data`), ``X``, ``y_observed``, ``sample_weight``.
     """
-    if not lasso_alpha > 0:
-        raise DataError(f"lasso_alpha must be > 0, got {lasso_alpha}")
+    check_number("lasso_alpha", lasso_alpha, inclusive=False)
     n = np.shape(X)[0]
     data = lasso_prior_data(lasso_alpha=lasso_alpha, noise_sigma=noise_sigma, n_samples=n)
 
@@ -292,8 +293,7 @@ def elasticnet_regression(
     use :func:`laplace_regression` or :func:`models.linear.linear_regression`. Other parameters as in
     :func:`laplace_regression`.
     """
-    if not alpha > 0:
-        raise DataError(f"alpha must be > 0, got {alpha}")
+    check_number("alpha", alpha, inclusive=False)
     n = np.shape(X)[0]
     data = elasticnet_prior_data(
         alpha=alpha, l1_ratio=l1_ratio, noise_sigma=noise_sigma, n_samples=n

@@ -44,7 +44,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from models.data import LARGEST_VALUE, DataError
+from models.data import LARGEST_VALUE, DataError, check_sample_weight
 
 __all__ = [
     "BLOCK_ROWS",
@@ -177,9 +177,7 @@ class SufficientStatistics:
         if sample_weight is None:
             w = None
         else:
-            w = np.asarray(sample_weight, dtype=float)
-            if w.shape != (len(block),) or not np.all(np.isfinite(w)) or np.any(w < 0):
-                raise DataError(f"{source}: sample weights must be finite, >= 0, one per row")
+            w = check_sample_weight(sample_weight, len(block), source=source, block=True)
             block, w = block[w > 0], w[w > 0]
         weight_sum = float(len(block)) if w is None else float(w.sum())
         if weight_sum == 0.0:

@@ -36,7 +36,7 @@ import scipy.special
 from pytensor.gradient import zero_grad
 from sklearn.linear_model import GammaRegressor, TweedieRegressor
 
-from models.data import DataError, validate_arrays
+from models.data import DataError, check_number, check_sample_weight, validate_arrays
 from models.sparse import prior_scale
 
 __all__ = [
@@ -131,18 +131,9 @@ def validate_tweedie(
             raise DataError(f"{name}: power {power:g} needs y >= 0, got {y.min():g}")
         if not np.any(y > 0):
             raise DataError(f"{name}: y is all zero (the intercept's MAP would be -inf)")
-    if sample_weight is None:
-        weights = np.ones(y.size)
-    else:
-        weights = np.asarray(sample_weight, dtype=float)
-        if weights.shape != y.shape:
-            raise DataError(
-                f"{name}: sample_weight needs one value per row ({y.size}), got {weights.shape}"
-            )
-        if not np.all(np.isfinite(weights)) or np.any(weights < 0) or not np.any(weights > 0):
-            raise DataError(f"{name}: sample weights must be finite, >= 0 and not all zero")
-    if tweedie_alpha is not None and not (np.isfinite(tweedie_alpha) and tweedie_alpha >= 0):
-        raise DataError(f"alpha must be finite and >= 0, got {tweedie_alpha:g}")
+    weights = check_sample_weight(sample_weight, y.size, source=name)
+    if tweedie_alpha is not None:
+        check_number("alpha", tweedie_alpha)
     return X, y, weights
 
 
@@ -371,10 +362,8 @@ def tweedie_regression(
         if dispersion is None:
             dispersion = pm.HalfFlat("dispersion", initval=start_dispersion)
             pm.Potential("dispersion_prior", -pt.log(dispersion))
-        elif not (np.isfinite(dispersion) and dispersion > 0):
-            raise DataError(f"dispersion must be finite and > 0, got {dispersion:g}")
         else:
-            dispersion = pt.as_tensor(float(dispersion))
+            dispersion = pt.as_tensor(check_number("dispersion", dispersion, inclusive=False))
         pm.Deterministic("sigma", pt.sqrt(dispersion))  # the noise scale predictions draw with
         scale = prior_scale(feature_scale, p)
         if tweedie_alpha == 0:

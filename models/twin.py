@@ -76,7 +76,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from models import glm, multinomial, registry, ridge_classifier, sparse, tweedie
-from models.data import LARGEST_VALUE, DataError, validate_arrays
+from models.data import LARGEST_VALUE, DataError, check_number, check_sample_weight, validate_arrays
 from models.diagnostics import Convergence, checks, convergence, correlation, relative_error
 from models.exact import LinearPosterior
 from models.fit import (
@@ -164,17 +164,20 @@ def _check_params(final) -> None:
     alpha = params.get("alpha")
     if alpha is not None and not np.isscalar(alpha):
         _fail(f"{name} with one alpha per target", "the twin has one response")
-    if alpha is not None and (isinstance(alpha, (str, bool)) or not np.isreal(alpha)):
-        raise DataError(f"alpha must be a number, got {alpha!r}")
-    if alpha is not None and not (np.isfinite(alpha) and alpha >= 0):
-        raise DataError(f"alpha must be finite and >= 0, got {alpha:g}")
+    if alpha is not None:
+        sparse_penalty = isinstance(final, (Lasso, ElasticNet))
+        least_squares = f"for {name}, alpha = 0 is least squares: use Ridge(alpha=0)"
+        alpha = check_number(
+            "alpha",
+            alpha,
+            inclusive=not sparse_penalty,
+            reason=least_squares if sparse_penalty else None,
+        )
     if alpha is not None and alpha > LARGEST_VALUE:
         raise DataError(
             f"alpha = {alpha:g} is beyond {LARGEST_VALUE:.0e}: the prior scale underflows; rescale y or "
             "the features instead"
         )
-    if isinstance(final, (Lasso, ElasticNet)) and alpha is not None and alpha == 0:
-        raise DataError(f"{name} needs alpha > 0 (alpha = 0 is least squares: use Ridge(alpha=0))")
     if params.get("positive"):
         _fail(f"{name}(positive=True)", "a sign constraint is a truncated prior, not built here")
     if isinstance(final, ElasticNet) and not isinstance(final, Lasso):
@@ -186,9 +189,7 @@ def _check_params(final) -> None:
         if params["solver"] == "liblinear":
             _fail("solver='liblinear'", glm.LIBLINEAR_REASON)
     if isinstance(final, LogisticRegression) and not isinstance(final, LogisticRegressionCV):
-        C, _ = logistic_penalty(final)
-        if not C > 0:
-            raise DataError(f"C must be > 0, got {C:g}")
+        C = check_number("C", logistic_penalty(final)[0], inclusive=False, inf_means="no penalty")
         if 1.0 / C > LARGEST_VALUE:
             raise DataError(
                 f"C = {C:g} is below {1 / LARGEST_VALUE:.0e}: the prior scale underflows"
@@ -700,14 +701,7 @@ def _positive_weight_rows(X, y, sample_weight):
     be an observation of infinite variance in the conjugate noise model).
     """
     n = X.shape[0] if hasattr(X, "shape") else len(X)
-    try:
-        sample_weight = np.asarray(sample_weight, dtype=float)
-    except (TypeError, ValueError):
-        raise DataError("sample_weight must be numbers") from None
-    if sample_weight.shape != (n,) or not np.all(np.isfinite(sample_weight)):
-        raise DataError(f"sample_weight needs {n} finite values")
-    if np.any(sample_weight < 0) or not np.any(sample_weight > 0):
-        raise DataError("sample weights must be >= 0 and not all zero")
+    sample_weight = check_sample_weight(sample_weight, n)
     keep = sample_weight > 0
     if keep.all():
         return X, y, sample_weight

@@ -160,14 +160,20 @@ BAD_INPUTS = [
     ({"family": "logistic", "y": "one_class"}, "needs both classes"),
     ({"family": "poisson", "y": "negative"}, "counts must be >= 0"),
     ({"family": "poisson", "y": "zeros"}, "all zero"),
-    ({"family": "logistic", "logistic_C": 0.0}, "C must be > 0"),
-    ({"family": "logistic", "logistic_C": -1.0}, "C must be > 0"),
-    ({"family": "logistic", "logistic_C": np.nan}, "C must be > 0"),
-    ({"family": "poisson", "poisson_alpha": -0.1}, "alpha must be finite and >= 0"),
+    ({"family": "logistic", "logistic_C": 0.0}, r"^C must be > 0 \(inf: no penalty\), got 0$"),
+    ({"family": "logistic", "logistic_C": -1.0}, r"^C must be > 0 \(inf: no penalty\), got -1$"),
+    ({"family": "logistic", "logistic_C": np.nan}, r"^C must be > 0 \(inf: no penalty\), got nan$"),
+    ({"family": "poisson", "poisson_alpha": -0.1}, "^alpha must be finite and >= 0, got -0.1$"),
     ({"family": "logistic", "solver": "liblinear"}, "penalizes the intercept"),
     ({"family": "logistic", "solver": "sgd"}, "unknown solver"),
-    ({"family": "logistic", "sample_weight": "negative"}, "sample weights must be finite, >= 0"),
-    ({"family": "logistic", "sample_weight": "short"}, "one value per row"),
+    (
+        {"family": "logistic", "sample_weight": "negative"},
+        "^data: sample weights must be finite, >= 0 and not all zero, got -[0-9.e+-]+ in row 0$",
+    ),
+    (
+        {"family": "logistic", "sample_weight": "short"},
+        "^data: sample weights need one value per row",
+    ),
     ({"family": "gamma"}, "unknown family"),
 ]
 

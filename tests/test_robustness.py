@@ -228,7 +228,8 @@ def test_twin_command_bad_input_is_one_line_before_any_fit(
 def test_negative_values_reach_the_option_own_check(capsys, tmp_path, csv_path):
     argv = ["--fast", "--data", csv_path, "--target", "y", "--family", "logistic", "--path", "-1,1"]
     code, last = run_cli(glm_equivalence.main, [*argv, "--out", tmp_path / "o"], capsys)
-    assert code == 2 and "C must be finite and > 0 on a path, got -1" in last, last
+    expected = "error: C must be finite and > 0, got -1 (every point of a path is a Normal prior's variance)"
+    assert code == 2 and last == expected, last
 
 
 def test_inspect_plots_a_wide_matrix_valued_posterior_with_a_text_variable(tmp_path, rng, capsys):

@@ -156,9 +156,21 @@ def test_sparse_map_rejects_transformed_variables(rng):
 @pytest.mark.parametrize(
     ("builder", "kwargs", "message"),
     [
-        (sparse.laplace_regression, {"lasso_alpha": 0.0}, "lasso_alpha must be > 0"),
-        (sparse.elasticnet_regression, {"alpha": 1.0, "l1_ratio": 1.0}, "l1_ratio must be in"),
-        (sparse.elasticnet_regression, {"alpha": -1.0, "l1_ratio": 0.5}, "alpha must be > 0"),
+        (
+            sparse.laplace_regression,
+            {"lasso_alpha": 0.0},
+            "^lasso_alpha must be finite and > 0, got 0$",
+        ),
+        (
+            sparse.elasticnet_regression,
+            {"alpha": 1.0, "l1_ratio": 1.0},
+            r"^l1_ratio must be in \(0, 1\), got 1 \(use the Laplace or Ridge twin at the ends\)$",
+        ),
+        (
+            sparse.elasticnet_regression,
+            {"alpha": -1.0, "l1_ratio": 0.5},
+            "^alpha must be finite and > 0, got -1$",
+        ),
         (
             sparse.regularized_horseshoe_regression,
             {"expected_nonzero": 5},

@@ -415,7 +415,9 @@ def _bad_table(frame, tmp_path, case):
     elif case == "one_row":
         frame = frame.iloc[:1]
     elif case == "logistic":
-        frame["clicked"] = 1  # one class: no likelihood to learn from (3+ classes are the multinomial twin)
+        frame["clicked"] = (
+            1  # one class: no likelihood to learn from (3+ classes are the multinomial twin)
+        )
     elif case == "poisson":
         frame.loc[0, "count"] = -1
     elif case == "separable":
@@ -427,6 +429,11 @@ def _bad_table(frame, tmp_path, case):
     return path
 
 
+C_MUST = r"^error: C must be > 0 \(inf: no penalty\), got "
+LASSO_MUST = (
+    r"^error: alpha must be finite and > 0, got 0 \(for Lasso, alpha = 0 is least squares: use "
+    r"Ridge\(alpha=0\)\)$"
+)
 BAD_CLI = [
     ("missing", [], "missing values in column.*a"),
     ("constant", ["--alpha", "0"], "constant column.*k"),
@@ -435,11 +442,23 @@ BAD_CLI = [
     ("one_row", [], "at least 2 rows"),
     ("logistic", ["--estimator", "logistic", "--target", "clicked"], "binary|2 classes"),
     ("poisson", ["--estimator", "poisson", "--target", "count"], "counts must be >= 0"),
-    ("ok", ["--estimator", "logistic", "--target", "clicked", "--C", "0"], "C must be"),
-    ("ok", ["--alpha", "-1"], "alpha must be"),
+    ("ok", ["--estimator", "logistic", "--target", "clicked", "--C", "0"], C_MUST + "0$"),
+    ("ok", ["--estimator", "logistic", "--target", "clicked", "--C", "-1e-3"], C_MUST + "-0.001$"),
+    ("ok", ["--alpha", "-1"], "^error: alpha must be finite and >= 0, got -1$"),
+    ("ok", ["--alpha", "nan"], "^error: alpha must be finite and >= 0, got nan$"),
+    ("ok", ["--estimator", "lasso", "--alpha", "0"], LASSO_MUST),
     ("ok", ["--C", "1"], "--C is for logistic"),
     ("ok", ["--l1-ratio", "0.5"], "--l1-ratio is for logistic"),
-    ("ok", ["--estimator", "logistic", "--target", "clicked", "--l1-ratio", "2"], "in \\[0, 1\\]"),
+    (
+        "ok",
+        ["--estimator", "logistic", "--target", "clicked", "--l1-ratio", "2"],
+        "^error: l1_ratio must be in \\[0, 1\\], got 2$",
+    ),
+    (
+        "ok",
+        ["--estimator", "quantile", "--quantile", "1"],
+        "^error: quantile must be in \\(0, 1\\), got 1$",
+    ),
     ("separable", ["--estimator", "logistic", "--target", "clicked", "--C", "inf"], "separable"),
     ("ok", ["--target", "nope"], "no column named 'nope'"),
     ("ok", ["--estimator", "gamma"], "power 2 needs y > 0"),
