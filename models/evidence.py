@@ -488,7 +488,7 @@ def hyperposterior(
     )
     tau_density /= scipy.integrate.trapezoid(tau_density, log_tau)
 
-    ridge_means = np.stack([_ridge_mean(X, y, a) for a in alpha])
+    ridge_means = _ridge_means(X, y, alpha)
     step = np.gradient(log_alpha)
     coef_mean = (alpha_density * step) @ ridge_means / np.sum(alpha_density * step)
     return Hyperposterior(log_alpha, alpha_density, alpha_cdf, coef_mean, log_tau, tau_density)
@@ -563,12 +563,14 @@ def hierarchical_find_map(X, y, start_tau_factors=(1.0,)) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _ridge_mean(X, y, alpha):
-    """Ridge's ``(intercept, beta)`` through the SVD of the centered design."""
-    x_mean, y_mean = X.mean(axis=0), y.mean()
-    U, s, Vt = np.linalg.svd(X - x_mean, full_matrices=False)
-    beta = Vt.T @ (s / (s**2 + alpha) * (U.T @ (y - y_mean)))
-    return np.concatenate([[y_mean - x_mean @ beta], beta])
+def _ridge_means(X, y, alphas) -> np.ndarray:
+    """Ridge's ``(intercept, beta)`` at each of ``alphas`` (rows), from one SVD of the centered design
+    (:class:`models.exact.WhitenedDesign`, the one both closed forms use)."""
+    design = WhitenedDesign.of(X, y)
+    U, s, Vt = design.svd()
+    projection = U.T @ design.z
+    betas = (s / (s**2 + np.asarray(alphas)[:, None]) * projection) @ Vt
+    return np.column_stack([design.y_mean - betas @ design.x_mean, betas])
 
 
 def profile_log_joint(evidence: Evidence, log_tau, log_sigma, *, scales: HyperpriorScales, p: int):
@@ -653,14 +655,9 @@ def exact_loo(
     freedom and squared scale ``b / (a (1 - h_ii))`` (conjugate unknown noise; ``a``, ``b`` the inverse-gamma
     posterior without row ``i``).
     """
-    X = np.asarray(X, dtype=float)
-    y = np.asarray(y, dtype=float)
-    n = y.size
-    if fit_intercept:
-        Xc, yc = X - X.mean(axis=0), y - y.mean()
-    else:
-        Xc, yc = X, y
-    U, s, _ = scipy.linalg.svd(Xc, full_matrices=False, lapack_driver="gesvd")
+    design = WhitenedDesign.of(X, y, fit_intercept=fit_intercept)
+    n, yc = design.z.size, design.z
+    U, s, _ = design.svd()
     shrink = s**2 / (s**2 + ridge_alpha)
     leverage = np.sum(U**2 * shrink, axis=1) + (1.0 / n if fit_intercept else 0.0)
     projection = U.T @ yc
@@ -676,7 +673,7 @@ def exact_loo(
         + ridge_alpha * np.sum((s / (s**2 + ridge_alpha) * projection) ** 2)
     )
     shape0, rate0 = noise_prior_terms(noise_prior)
-    n_integrated = int(fit_intercept) + (X.shape[1] if ridge_alpha == 0 else 0)
+    n_integrated = int(fit_intercept) + (design.Z.shape[1] if ridge_alpha == 0 else 0)
     shape = shape0 + 0.5 * (n - 1 - n_integrated)
     rate = rate0 + 0.5 * (penalized_rss - fitted_residual**2 / one_minus_h)
     scale = np.sqrt(rate / (shape * one_minus_h))
