@@ -201,7 +201,6 @@ def cases(config: Config) -> list[tuple[str, str, object]]:
             ("breast_cancer_10", "scaled LogisticRegression l1"),
             ("raw_table_visits", "PoissonRegressor"),
             ("rates_with_exposure", "PoissonRegressor rate"),
-            ("iris", "RidgeClassifier one-vs-rest"),
         }
         panel = [case for case in panel if case[:2] in keep]
     return panel

@@ -219,13 +219,16 @@ def test_cli_logistic_on_three_classes_writes_per_class_predictions(iris, tmp_pa
                 Cs=4, cv=3, class_weight="balanced", solver="newton-cholesky", tol=1e-12
             ),
         ),
-        LogisticRegression(
-            C=0.5,
-            fit_intercept=False,
-            class_weight={0: 1.0, 1: 3.0, 2: 0.5},
-            solver="newton-cholesky",
-            tol=1e-12,
-            max_iter=1000,
+        pytest.param(
+            LogisticRegression(
+                C=0.5,
+                fit_intercept=False,
+                class_weight={0: 1.0, 1: 3.0, 2: 0.5},
+                solver="newton-cholesky",
+                tol=1e-12,
+                max_iter=1000,
+            ),
+            marks=pytest.mark.extended,  # a second compile (~16 s) kept out of make test's budget
         ),
     ],
     ids=["scaled LogisticRegressionCV balanced", "no intercept, class_weight dict"],

@@ -13,7 +13,7 @@ def check_fast_run(tmp_path, metadata):
     # Each case's MAP checks pass (its NUTS checks are Monte Carlo ones: a 300-draw run need not pass them).
     compared = cases.dropna(subset=["map_vs_reference"])
     assert (compared.map_vs_reference <= compared.tolerance).all()
-    assert {"ridge", "lasso", "logistic", "poisson", "ridge_classifier_ovr"} <= set(cases.kind)
+    assert {"ridge", "lasso", "logistic", "poisson"} <= set(cases.kind)
     # The rate with exposure is a proper Poisson likelihood of its whole counts, not a quasi-likelihood.
     rate = cases.set_index("table").loc["rates_with_exposure"]
     assert "Poisson likelihood of the whole counts" in rate.twin
